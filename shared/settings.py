@@ -39,10 +39,15 @@ class Settings(BaseSettings):
 
     database_url: str = Field(validation_alias="DATABASE_URL")
     redis_url: str = Field(validation_alias="REDIS_URL")
+    redis_key_prefix: str = Field(default="portal:", validation_alias="REDIS_KEY_PREFIX")
     azure_webjobs_storage: str = Field(validation_alias="AzureWebJobsStorage")
     documents_storage: str | None = Field(default=None, validation_alias="DocumentsStorage")
     documents_storage_service_uri: str | None = Field(
         default=None, validation_alias="DocumentsStorage__serviceUri"
+    )
+    documents_container: str = Field(
+        default="candidate-documents", pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$",
+        validation_alias="DOCUMENTS_CONTAINER",
     )
     service_bus_connection: str | None = Field(default=None, validation_alias="ServiceBusConnection")
     service_bus_namespace: str | None = Field(
