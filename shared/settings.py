@@ -161,8 +161,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     source = dict(os.environ if environ is None else environ)
     try:
         # Values are passed explicitly so that a test's mapping is the only source.
+        # An empty value means "not set": local.settings.json lists optional settings as "".
         return Settings.model_validate(
-            {k: v for k, v in source.items() if k in _ALIASES}
+            {k: v for k, v in source.items() if k in _ALIASES and v.strip() != ""}
         )
     except ValidationError as exc:
         raise ConfigurationError(f"invalid settings: {_describe(exc)}") from None

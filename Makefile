@@ -1,0 +1,70 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+# Both share one bootstrap (scripts/local_services.py): named services are used, unnamed ones are
+# found on their usual ports or started embedded, and Azurite is started when absent.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+LOCAL := .local
+
+.PHONY: run test unit lint typecheck migrate services-run services-test demo bench clean help
+
+help:
+	@echo "make run    - install what is missing, start services, simulator and devhost (127.0.0.1:7071)"
+	@echo "make test   - install what is missing, start services, run lint, types and every test tier"
+	@echo "make unit   - the fast tier only (no services)"
+	@echo "make demo   - play a hiring journey against the running app (after make run)"
+	@echo "make bench  - benchmarks (see README)"
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' \
+		|| { echo "Python 3.11 is required (Azure Functions' 1.2x line); set PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm (Node.js 20+) is required for Azurite: apt-get install nodejs npm"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+deps: $(VENV)/.installed node_modules/.installed
+
+local.settings.json:
+	cp local.settings.sample.json local.settings.json
+	@echo "created local.settings.json from local.settings.sample.json"
+
+services-test: deps
+	$(PY) scripts/local_services.py test --env-file $(LOCAL)/test.env
+
+services-run: deps local.settings.json
+	$(PY) scripts/local_services.py run --env-file $(LOCAL)/run.env
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy .
+
+unit: $(VENV)/.installed
+	$(VENV)/bin/pytest -q tests/unit
+
+test: services-test lint
+	source $(LOCAL)/test.env && $(VENV)/bin/pytest -q -p no:cacheprovider
+
+migrate: services-run
+	source $(LOCAL)/run.env && $(PY) -m shared.migrate
+
+run: services-run
+	source $(LOCAL)/run.env && $(PY) -m shared.migrate
+	source $(LOCAL)/run.env && exec $(PY) -m scripts.run_local
+
+demo: $(VENV)/.installed
+	$(PY) -m portal_simulator scenario --candidates 5
+
+bench: services-test
+	source $(LOCAL)/test.env && $(PY) bench/ingest.py
+
+clean:
+	rm -rf $(LOCAL)/azurite $(LOCAL)/*.env

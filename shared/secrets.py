@@ -1,0 +1,148 @@
+"""The two secrets, from the environment or Key Vault, cached and refreshable without a restart.
+
+A rotated webhook secret must be picked up while the app runs: the receiver calls
+:meth:`SecretStore.refresh` once (at most once a minute) before it answers 401 for a signature
+that matches no secret it holds. Values are cached for five minutes otherwise. The Key Vault SDK
+call sits at the edge (:class:`KeyVaultSource`); the caching and refresh logic is tested with a
+source of the tests' own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from shared.errors import ConfigurationError, DependencyUnavailable
+from shared.settings import Settings
+
+PORTAL_API_KEY = "portal-api-key"
+PORTAL_WEBHOOK_SECRETS = "portal-webhook-secrets"
+SECRET_NAMES = (PORTAL_API_KEY, PORTAL_WEBHOOK_SECRETS)
+
+Clock = Callable[[], float]
+
+
+class SecretSource(Protocol):
+    """Where secret values come from; ``name`` is the Key Vault secret name."""
+
+    async def fetch(self, name: str) -> str: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentSource:
+    """Secrets from settings (environment / local.settings.json); re-read on refresh."""
+
+    values: Mapping[str, str]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EnvironmentSource:
+        values = {}
+        if settings.portal_api_key is not None:
+            values[PORTAL_API_KEY] = settings.portal_api_key.get_secret_value()
+        if settings.portal_webhook_secrets is not None:
+            values[PORTAL_WEBHOOK_SECRETS] = settings.portal_webhook_secrets.get_secret_value()
+        return cls(values)
+
+    async def fetch(self, name: str) -> str:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise ConfigurationError(f"secret {name!r} is not configured") from None
+
+    async def close(self) -> None:
+        return None
+
+
+class KeyVaultSource:
+    """Secrets from Azure Key Vault through ``DefaultAzureCredential`` (managed identity in Azure)."""
+
+    def __init__(self, vault_url: str) -> None:
+        from azure.identity.aio import DefaultAzureCredential
+        from azure.keyvault.secrets.aio import SecretClient
+
+        self._credential = DefaultAzureCredential()
+        self._client = SecretClient(vault_url=vault_url, credential=self._credential)
+
+    async def fetch(self, name: str) -> str:
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        try:
+            secret = await self._client.get_secret(name)
+        except ResourceNotFoundError:
+            raise ConfigurationError(f"Key Vault has no secret named {name!r}") from None
+        except AzureError as exc:
+            raise DependencyUnavailable(f"Key Vault did not answer for {name!r}: {type(exc).__name__}") from None
+        if not secret.value:
+            raise ConfigurationError(f"Key Vault secret {name!r} is empty")
+        return secret.value
+
+    async def close(self) -> None:
+        await self._client.close()
+        await self._credential.close()
+
+
+@dataclass(slots=True)
+class _Cached:
+    value: str
+    fetched_at: float
+
+
+class SecretStore:
+    """Caches secrets for ``ttl_seconds``; :meth:`refresh` is rate-limited per secret."""
+
+    def __init__(
+        self,
+        source: SecretSource,
+        *,
+        ttl_seconds: float = 300,
+        min_refresh_interval: float = 60,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self._source = source
+        self._ttl = ttl_seconds
+        self._min_refresh = min_refresh_interval
+        self._clock = clock
+        self._cache: dict[str, _Cached] = {}
+        self._last_refresh: dict[str, float] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, name: str) -> str:
+        cached = self._cache.get(name)
+        if cached is not None and self._clock() - cached.fetched_at < self._ttl:
+            return cached.value
+        return await self._load(name)
+
+    async def refresh(self, name: str) -> bool:
+        """Fetch ``name`` again unless that was done within the last minute; True if fetched."""
+        now = self._clock()
+        last = self._last_refresh.get(name)
+        if last is not None and now - last < self._min_refresh:
+            return False
+        self._last_refresh[name] = now
+        await self._load(name)
+        return True
+
+    async def _load(self, name: str) -> str:
+        async with self._lock:
+            value = await self._source.fetch(name)
+            self._cache[name] = _Cached(value, self._clock())
+            return value
+
+    async def close(self) -> None:
+        await self._source.close()
+
+
+def create_secret_store(settings: Settings) -> SecretStore:
+    """Key Vault when ``KEY_VAULT_URL`` is set (cached 5 min), else the environment."""
+    source: SecretSource
+    if settings.key_vault_url:
+        source = KeyVaultSource(settings.key_vault_url)
+    else:
+        # Environment values cannot change under a running worker: no need to re-read often.
+        source = EnvironmentSource.from_settings(settings)
+    return SecretStore(source)
