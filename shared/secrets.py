@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.errors import ConfigurationError, DependencyUnavailable
 from shared.settings import Settings
@@ -58,32 +58,66 @@ class EnvironmentSource:
         return None
 
 
-class KeyVaultSource:
-    """Secrets from Azure Key Vault through ``DefaultAzureCredential`` (managed identity in Azure)."""
+class _SecretClient(Protocol):
+    """The slice of ``azure.keyvault.secrets.aio.SecretClient`` we use (the edge)."""
 
-    def __init__(self, vault_url: str) -> None:
+    async def get_secret(self, name: str) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
+class KeyVaultSource:
+    """Secrets from Azure Key Vault through ``DefaultAzureCredential`` (managed identity in Azure).
+
+    The SDK client is injected so the translation of its answers is tested without a vault;
+    :meth:`connect` builds the real one.
+    """
+
+    def __init__(self, client: _SecretClient, credential: Any = None) -> None:
+        self._client = client
+        self._credential = credential
+
+    @classmethod
+    def connect(cls, vault_url: str) -> KeyVaultSource:
         from azure.identity.aio import DefaultAzureCredential
         from azure.keyvault.secrets.aio import SecretClient
 
-        self._credential = DefaultAzureCredential()
-        self._client = SecretClient(vault_url=vault_url, credential=self._credential)
+        credential = DefaultAzureCredential()
+        return cls(SecretClient(vault_url=vault_url, credential=credential), credential)
 
     async def fetch(self, name: str) -> str:
-        from azure.core.exceptions import AzureError, ResourceNotFoundError
+        from azure.core.exceptions import (
+            AzureError,
+            ClientAuthenticationError,
+            HttpResponseError,
+            ResourceNotFoundError,
+        )
 
         try:
             secret = await self._client.get_secret(name)
         except ResourceNotFoundError:
             raise ConfigurationError(f"Key Vault has no secret named {name!r}") from None
+        except ClientAuthenticationError:
+            raise ConfigurationError(
+                f"Key Vault refused the app's identity for {name!r}: grant it 'Key Vault Secrets User'"
+            ) from None
+        except HttpResponseError as exc:
+            if exc.status_code == 403:
+                raise ConfigurationError(
+                    f"Key Vault forbids reading {name!r}: grant the app's identity 'Key Vault Secrets User'"
+                ) from None
+            raise DependencyUnavailable(f"Key Vault answered {exc.status_code} for {name!r}") from None
         except AzureError as exc:
             raise DependencyUnavailable(f"Key Vault did not answer for {name!r}: {type(exc).__name__}") from None
-        if not secret.value:
+        value = getattr(secret, "value", None)
+        if not value:
             raise ConfigurationError(f"Key Vault secret {name!r} is empty")
-        return secret.value
+        return str(value)
 
     async def close(self) -> None:
         await self._client.close()
-        await self._credential.close()
+        if self._credential is not None:
+            await self._credential.close()
 
 
 @dataclass(slots=True)
@@ -141,7 +175,7 @@ def create_secret_store(settings: Settings) -> SecretStore:
     """Key Vault when ``KEY_VAULT_URL`` is set (cached 5 min), else the environment."""
     source: SecretSource
     if settings.key_vault_url:
-        source = KeyVaultSource(settings.key_vault_url)
+        source = KeyVaultSource.connect(settings.key_vault_url)
     else:
         # Environment values cannot change under a running worker: no need to re-read often.
         source = EnvironmentSource.from_settings(settings)
