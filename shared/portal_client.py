@@ -1,0 +1,81 @@
+"""The portal's REST API (portal-contract.md §2), with its answers mapped onto our errors.
+
+400, 401, 403, 404, 409 and 422 are permanent for that request (:class:`PortalRejected`);
+408, 429 and 5xx, timeouts and broken connections are transient (:class:`PortalUnavailable`,
+carrying ``Retry-After`` when the portal sent one). Redirects are never followed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from shared.errors import PortalRejected, PortalUnavailable
+from shared.secrets import PORTAL_API_KEY, SecretStore
+
+TRANSIENT_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
+RETRY_AFTER_CAP_SECONDS = 300.0
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (the contract sends seconds), capped at 300."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    if seconds < 0:
+        return None
+    return min(seconds, RETRY_AFTER_CAP_SECONDS)
+
+
+class PortalClient:
+    """Thin, typed calls; every call returns parsed JSON or raises an IntegrationError."""
+
+    def __init__(self, http: httpx.AsyncClient, secrets: SecretStore) -> None:
+        self._http = http
+        self._secrets = secrets
+
+    async def _request(
+        self, method: str, path: str, *, json: Any = None, headers: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        api_key = await self._secrets.get(PORTAL_API_KEY)
+        all_headers = {"Authorization": f"Bearer {api_key}", **(headers or {})}
+        started = time.perf_counter()
+        try:
+            response = await self._http.request(method, path, json=json, headers=all_headers)
+        except httpx.TimeoutException as exc:
+            raise PortalUnavailable(f"portal {method} {path} timed out") from exc
+        except httpx.TransportError as exc:
+            raise PortalUnavailable(f"portal {method} {path}: {type(exc).__name__}") from exc
+        response.extensions["duration_ms"] = int((time.perf_counter() - started) * 1000)
+        if response.status_code in TRANSIENT_STATUSES:
+            raise PortalUnavailable(
+                f"portal answered {response.status_code} to {method} {path}",
+                status_code=response.status_code,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if response.status_code >= 300:
+            raise PortalRejected(
+                f"portal answered {response.status_code} to {method} {path}", status_code=response.status_code
+            )
+        return response
+
+    async def get_candidate(self, portal_candidate_id: str) -> dict[str, Any]:
+        """``GET /v1/candidates/{id}``: the candidate's profile (the ``candidate`` object)."""
+        response = await self._request("GET", f"/v1/candidates/{portal_candidate_id}")
+        try:
+            body = response.json()
+            candidate = body["candidate"]
+        except (ValueError, KeyError, TypeError):
+            raise PortalRejected("portal answered a candidate without a 'candidate' object", status_code=502) from None
+        if not isinstance(candidate, dict):
+            raise PortalRejected("portal answered a candidate that is not an object", status_code=502)
+        return candidate
+
+    async def health(self) -> None:
+        await self._request("GET", "/v1/health")

@@ -1,0 +1,89 @@
+"""Backing off without sleeping: re-send a message to its own queue, scheduled for later.
+
+DESIGN.md: a queue-triggered function whose dependency is transiently unreachable re-sends the
+message scheduled after 1 s, 2 s, 4 s … capped at 5 min, with the attempt count in an
+application property and ``message_id = {original}:r{attempt}`` so duplicate detection does not
+drop it, and completes the original; only if that send fails does it raise (the host then
+abandons and Service Bus redelivers). After 24 h of attempts the message is parked in
+``parked_messages`` with the reason, an alert is raised, and it is completed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from shared import metrics
+from shared.messaging import MessageSender, OutboundMessage
+from shared.queued import QueuedMessage
+
+#: Application properties carried by re-sent messages.
+ATTEMPT = "attempt"
+FIRST_ATTEMPT_AT = "first_attempt_at"
+ORIGINAL_MESSAGE_ID = "original_message_id"
+
+MAX_DELAY = timedelta(minutes=5)
+GIVE_UP_AFTER = timedelta(hours=24)
+
+
+def backoff_delay(attempt: int) -> timedelta:
+    """Delay before attempt ``attempt + 1``: 1 s, 2 s, 4 s … doubling, capped at 5 minutes."""
+    return min(timedelta(seconds=2 ** max(attempt - 1, 0)), MAX_DELAY)
+
+
+class RetryDecision(StrEnum):
+    RESCHEDULED = "rescheduled"
+    PARK = "park"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPlan:
+    decision: RetryDecision
+    attempt: int
+    first_attempt_at: datetime
+    message: OutboundMessage | None = None
+
+
+def plan_retry(message: QueuedMessage, *, now: datetime) -> RetryPlan:
+    """What to do with a message whose handling failed transiently (pure: tests drive ``now``)."""
+    attempt = int(message.property_str(ATTEMPT) or "1")
+    first_raw = message.property_str(FIRST_ATTEMPT_AT)
+    first = datetime.fromisoformat(first_raw) if first_raw else (message.enqueued_time or now)
+    if first.tzinfo is None:
+        first = first.replace(tzinfo=UTC)
+    if now - first >= GIVE_UP_AFTER:
+        return RetryPlan(RetryDecision.PARK, attempt, first)
+    original = message.property_str(ORIGINAL_MESSAGE_ID) or message.message_id
+    properties = dict(message.application_properties)
+    properties.update(
+        {ATTEMPT: attempt + 1, FIRST_ATTEMPT_AT: first.isoformat(), ORIGINAL_MESSAGE_ID: original}
+    )
+    resend = OutboundMessage(
+        body=message.body,
+        message_id=f"{original}:r{attempt}",
+        scheduled_enqueue_time=now + backoff_delay(attempt),
+        application_properties=properties,
+    )
+    return RetryPlan(RetryDecision.RESCHEDULED, attempt, first, resend)
+
+
+async def reschedule(sender: MessageSender, queue: str, messages: list[QueuedMessage], *, now: datetime) -> list[QueuedMessage]:
+    """Re-send each message for a later attempt; return those that must be parked instead.
+
+    Raises whatever the sender raises: the caller lets it propagate so the host abandons the
+    originals and Service Bus redelivers them (nothing is lost).
+    """
+    to_park: list[QueuedMessage] = []
+    resend: list[OutboundMessage] = []
+    for message in messages:
+        plan = plan_retry(message, now=now)
+        if plan.decision is RetryDecision.PARK:
+            to_park.append(message)
+        else:
+            assert plan.message is not None
+            resend.append(plan.message)
+    if resend:
+        await sender.send(queue, resend)
+        metrics.increment("messages_rescheduled", len(resend), queue=queue)
+    return to_park
