@@ -1,0 +1,53 @@
+"""Serving the simulator with uvicorn: on a configured port (the CLI) or on an already bound
+socket (the test handle, which binds port 0 to get an ephemeral port).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import uvicorn
+
+from portal_simulator.app import build_app
+from portal_simulator.simulator import Simulator
+
+GRACEFUL_SHUTDOWN_SECONDS = 2
+
+
+def make_server(
+    simulator: Simulator, *, log_level: str = "warning", graceful_seconds: float | None = None
+) -> uvicorn.Server:
+    config = uvicorn.Config(
+        build_app(simulator),
+        lifespan="on",
+        log_level=log_level,
+        access_log=log_level in ("debug", "trace"),
+        http="h11",
+        timeout_graceful_shutdown=int(graceful_seconds or GRACEFUL_SHUTDOWN_SECONDS),
+    )
+    return uvicorn.Server(config)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (``port`` 0 picks a free one)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def serve_forever(simulator: Simulator, *, log_level: str = "info") -> None:
+    """Run until interrupted (Ctrl+C or SIGTERM): the ``serve`` command."""
+    config = simulator.config
+    sock = bind(config.host, config.port)
+    logging.getLogger("portal_simulator").info(
+        "portal simulator on http://%s:%d (public %s), webhooks to %s",
+        config.host,
+        config.port,
+        simulator.state.public_url,
+        config.ats_url,
+    )
+    make_server(simulator, log_level=log_level).run(sockets=[sock])
