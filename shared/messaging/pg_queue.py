@@ -88,16 +88,27 @@ class PgQueueSender:
 
     async def send(self, queue: str, messages: Sequence[OutboundMessage]) -> None:
         """Store ``messages`` on ``queue`` in one transaction, committed before returning."""
+        await self.store(queue, messages)
+
+    async def store(self, queue: str, messages: Sequence[OutboundMessage]) -> int:
+        """:meth:`send`, returning how many were stored (the rest were duplicates, dropped)."""
         if not messages:
-            return
+            return 0
         for message in messages:
             check_size(queue, message)
         params = [send_parameters(queue, message, self.duplicate_window) for message in messages]
+        stored = 0
         async with self.pool.connection() as conn, conn.cursor() as cur:
             if len(params) == 1:
                 await cur.execute(_SEND, params[0])
+                stored = cur.rowcount
             else:
-                await cur.executemany(_SEND, params)
+                await cur.executemany(_SEND, params, returning=True)
+                while True:
+                    stored += cur.rowcount
+                    if not cur.nextset():
+                        break
+        return stored
 
     async def ping(self) -> None:
         """Raise :class:`DependencyUnavailable` unless the queue database answers."""

@@ -118,6 +118,11 @@ SET queue = queue || '{DEAD_LETTER_SUFFIX}',
 _DEAD_LETTER_SPENT = _DEAD_LETTER_SET + "WHERE sequence_number = ANY(%(ids)s)"
 _LOCKED_BY_CALLER = "WHERE (sequence_number, lock_token) IN (SELECT * FROM unnest(%(ids)s, %(tokens)s))"
 _DEAD_LETTER_LOCKED = _DEAD_LETTER_SET + _LOCKED_BY_CALLER
+_RENEW_SET = """
+UPDATE devhost.messages
+SET locked_until = now() + %(lock)s::interval, visible_at = now() + %(lock)s::interval
+"""
+_RENEW_LOCKED = _RENEW_SET + _LOCKED_BY_CALLER
 
 _RESUBMIT = f"""
 WITH taken AS (
@@ -196,6 +201,19 @@ class PgQueueReceiver:
             )
             row = await cur.fetchone()
         return row[0] if row else None
+
+    async def renew_locks(self, messages: list[ReceivedMessage], lock_duration: timedelta) -> int:
+        """Extend the locks of a batch; how many were still held (the rest were lost)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                _RENEW_LOCKED,
+                {
+                    "ids": [m.sequence_number for m in messages],
+                    "tokens": [m.lock_token for m in messages],
+                    "lock": lock_duration,
+                },
+            )
+            return cur.rowcount
 
     async def complete(self, messages: ReceivedMessage | list[ReceivedMessage]) -> int:
         """Delete messages whose lock the caller still holds; how many were completed."""
