@@ -1,0 +1,1 @@
+"""Tests of the portal simulator against the contract (no app code involved)."""

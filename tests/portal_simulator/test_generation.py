@@ -1,0 +1,162 @@
+"""Generated events keep every rule of the contract; ``--invalid`` events break exactly the one
+rule their label names. Checked by an independent reading of the contract (contract_checker)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from portal_simulator import SimulatorConfig
+from portal_simulator.events import EVENT_TYPES
+from portal_simulator.generation import EventsRequest
+from portal_simulator.invalid import CASES, InvalidCase
+from portal_simulator.simulator import Simulator
+from portal_simulator.testing import RunningSimulator
+from tests.portal_simulator.contract_checker import violations
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(params=[7, 2026])
+def simulator(request: pytest.FixtureRequest) -> Simulator:
+    """A simulator that is not served: generation needs no network."""
+    return Simulator(SimulatorConfig(public_url="https://portal.test"), data_rng=random.Random(request.param))
+
+
+def generate(simulator: Simulator, event_type: str, **options: Any) -> list[dict[str, Any]]:
+    events = simulator.generator.batch(EventsRequest(type=event_type, deliver=False, **options))
+    return [
+        {"event": e.envelope, "duplicate": e.duplicate, "invalid": e.invalid.label() if e.invalid else None}
+        for e in events
+    ]
+
+
+def test_generated_events_of_every_type_satisfy_every_contract_rule(simulator: Simulator) -> None:
+    for event_type in EVENT_TYPES:
+        items = generate(simulator, event_type, count=15)
+        assert len(items) == 15
+        for item in items:
+            envelope = item["event"]
+            assert envelope["type"] == event_type
+            assert violations(envelope, simulator.state.public_url) == [], json.dumps(envelope)[:600]
+
+
+def test_generated_profiles_are_varied(simulator: Simulator) -> None:
+    items = generate(simulator, "candidate.created", count=40)
+    profiles = [item["event"]["data"]["candidate"] for item in items]
+    assert len({p["id"] for p in profiles}) == 40
+    assert len({p["last_name"] for p in profiles}) > 10
+    assert len({p["location"]["country"] for p in profiles if "location" in p}) > 5
+    assert any(len(p["work_history"]) >= 2 for p in profiles)
+    assert any(any(job["current"] for job in p["work_history"]) for p in profiles)
+    assert any("phone" not in p for p in profiles)
+    assert any("phone" in p for p in profiles)
+    assert any(not p["updated_at"].endswith("Z") for p in profiles), "some times carry a non-UTC offset"
+
+
+def test_scores_are_json_numbers_with_decimals(simulator: Simulator) -> None:
+    items = generate(simulator, "screening.completed", count=20)
+    scores = [item["event"]["data"]["screening"]["score"] for item in items]
+    assert all(isinstance(score, int | float) and not isinstance(score, bool) for score in scores)
+    assert any(score != int(score) for score in scores)
+    assert {item["event"]["data"]["screening"]["recommendation"] for item in items} >= {"advance", "review"}
+
+
+async def test_events_about_a_candidate_refer_to_one_the_portal_serves(portal: RunningSimulator) -> None:
+    async with portal.rest_client() as client:
+        for event_type in (
+            "screening.completed",
+            "assessment.completed",
+            "document.uploaded",
+            "offer.accepted",
+        ):
+            (item,) = await portal.admin.generate_events(event_type, deliver=False)
+            (inner,) = item["event"]["data"].values()
+            response = await client.get(f"/v1/candidates/{inner['candidate_id']}")
+            assert response.status_code == 200
+            assert response.json()["candidate"]["id"] == inner["candidate_id"]
+
+
+async def test_documents_of_several_kinds_and_sizes_are_served_as_announced(portal: RunningSimulator) -> None:
+    items = await portal.admin.generate_events("document.uploaded", count=12, deliver=False)
+    documents = [item["event"]["data"]["document"] for item in items]
+    assert len({d["kind"] for d in documents}) >= 3
+    assert len({d["content_type"] for d in documents}) >= 2
+    assert max(d["size_bytes"] for d in documents) > 10 * min(d["size_bytes"] for d in documents)
+    async with portal.rest_client() as client:
+        for document in documents:
+            assert document["download_url"].startswith(portal.base_url + "/v1/documents/")
+            response = await client.get(document["download_url"])
+            assert response.status_code == 200
+            assert response.headers["content-type"] == document["content_type"]
+            assert int(response.headers["content-length"]) == document["size_bytes"] == len(response.content)
+            assert hashlib.sha256(response.content).hexdigest() == document["sha256"]
+
+
+async def test_candidate_updated_for_a_known_candidate_changes_the_served_profile(
+    portal: RunningSimulator,
+) -> None:
+    candidate = await portal.admin.seed_candidate()
+    (item,) = await portal.admin.generate_events(
+        "candidate.updated", candidate=candidate["id"], deliver=False
+    )
+    updated = item["event"]["data"]["candidate"]
+    assert updated["id"] == candidate["id"]
+    assert updated != candidate
+    async with portal.rest_client() as client:
+        served = (await client.get(f"/v1/candidates/{candidate['id']}")).json()["candidate"]
+    assert served == updated
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case.rule}-{case.types[0]}")
+def test_each_invalid_event_breaks_exactly_the_rule_it_claims(
+    simulator: Simulator, case: InvalidCase
+) -> None:
+    for event_type in case.types:
+        (item,) = generate(simulator, event_type, invalid=True, invalid_rule=case.rule)
+        assert item["invalid"] == case.label()
+        assert violations(item["event"], simulator.state.public_url) == [(case.field, case.status)], item[
+            "invalid"
+        ]
+
+
+def test_invalid_generation_covers_every_type(simulator: Simulator) -> None:
+    for event_type in EVENT_TYPES:
+        items = generate(simulator, event_type, count=6, invalid=True)
+        for item in items:
+            label = item["invalid"]
+            assert violations(item["event"], simulator.state.public_url) == [
+                (label["field"], label["status"])
+            ]
+
+
+def test_invalid_candidate_profiles_are_not_stored(simulator: Simulator) -> None:
+    items = generate(simulator, "candidate.created", count=5, invalid=True)
+    stored = {c["id"] for c in simulator.state.candidates.values()}
+    for item in items:
+        candidate = item["event"]["data"]["candidate"]
+        assert candidate["id"] not in stored
+
+
+def test_duplicates_repeat_the_same_id_and_shuffle_changes_the_order(simulator: Simulator) -> None:
+    items = generate(simulator, "screening.completed", count=30, duplicate_rate=0.5, shuffle=True)
+    ids = [item["event"]["id"] for item in items]
+    counts = Counter(ids)
+    duplicates = [item for item in items if item["duplicate"]]
+    assert len(items) == 30 + len(duplicates)
+    assert duplicates
+    assert all(counts[item["event"]["id"]] == 2 for item in duplicates)
+    # unshuffled, a duplicate follows its original; shuffled, at least one does not
+    adjacent = [ids[n - 1] == ids[n] for n, item in enumerate(items) if item["duplicate"] and n > 0]
+    assert not all(adjacent)
+
+
+def test_an_unknown_event_type_is_generated_with_opaque_data(simulator: Simulator) -> None:
+    (item,) = generate(simulator, "survey.answered")
+    assert item["event"]["type"] == "survey.answered"
+    assert item["event"]["data"]
