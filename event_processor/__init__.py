@@ -1,5 +1,49 @@
-"""event_processor: portal events from the queue into the ATS database."""
+"""event_processor: batches of portal events from ``portal-events`` into the ATS database.
+
+A thin shell: translate the Service Bus messages, call the core. The core never raises for a
+bad event (it records it ``failed``) nor for a dependency that is down (it re-sends the message
+with a backoff); what it does raise is a bug, which the host abandons and finally dead-letters.
+"""
+
+import logging
 
 import azure.functions as func
 
+from shared import outbox
+from shared.errors import DependencyUnavailable
+from shared.queued import QueuedMessage
+from shared.runtime import get_runtime
+
 bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+
+def _queued(message: func.ServiceBusMessage) -> QueuedMessage:
+    return QueuedMessage(
+        body=message.get_body(),
+        message_id=message.message_id or "",
+        application_properties=dict(message.application_properties or {}),
+        delivery_count=message.delivery_count or 1,
+        enqueued_time=message.enqueued_time_utc,
+    )
+
+
+@bp.service_bus_queue_trigger(
+    arg_name="messages", queue_name="portal-events", connection="ServiceBusConnection", cardinality="many"
+)
+async def process_portal_events(messages: list[func.ServiceBusMessage]) -> None:
+    runtime = await get_runtime()
+    await runtime.processor.process([_queued(message) for message in messages])
+
+
+@bp.timer_trigger(arg_name="timer", schedule="*/10 * * * * *", run_on_startup=False, use_monitor=False)
+async def relay_outbox(timer: func.TimerRequest) -> None:
+    """Send what a crash between commit and send left in the outbox."""
+    runtime = await get_runtime()
+    try:
+        sent = await outbox.flush(runtime.db, runtime.sender)
+    except DependencyUnavailable as exc:
+        log.warning("outbox relay skipped: %s", exc)
+        return
+    if sent:
+        log.info("outbox relay sent %d messages", sent)

@@ -112,8 +112,16 @@ def start_embedded_postgres() -> None:
     say(f"PostgreSQL: starting the embedded server on 127.0.0.1:{PG_PORT} (data in {data})")
     subprocess.run(
         [
-            *as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w",
-            "-o", f"-p {PG_PORT} -h 127.0.0.1 -k {data}", "start",
+            *as_user,
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(log),
+            "-w",
+            "-o",
+            f"-p {PG_PORT} -h 127.0.0.1 -k {data}",
+            "start",
         ],
         check=True,
         stdout=subprocess.DEVNULL,
@@ -166,9 +174,21 @@ def start_embedded_redis() -> None:
     say(f"Redis: starting an embedded Valkey server on 127.0.0.1:{REDIS_PORT}")
     subprocess.run(
         [
-            str(servers[0]), "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--daemonize", "yes",
-            "--save", "", "--appendonly", "no", "--dir", str(LOCAL),
-            "--logfile", str(LOCAL / "valkey.log"),
+            str(servers[0]),
+            "--port",
+            str(REDIS_PORT),
+            "--bind",
+            "127.0.0.1",
+            "--daemonize",
+            "yes",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(LOCAL),
+            "--logfile",
+            str(LOCAL / "valkey.log"),
         ],
         check=True,
     )
@@ -198,9 +218,19 @@ def ensure_azurite() -> str:
     with open(LOCAL / "azurite.log", "ab") as log:
         subprocess.Popen(
             [
-                str(azurite), "--silent", "--location", str(LOCAL / "azurite"),
-                "--skipApiVersionCheck", "--disableTelemetry", "--loose",
-                "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
+                str(azurite),
+                "--silent",
+                "--location",
+                str(LOCAL / "azurite"),
+                "--skipApiVersionCheck",
+                "--disableTelemetry",
+                "--loose",
+                "--blobHost",
+                "127.0.0.1",
+                "--queueHost",
+                "127.0.0.1",
+                "--tableHost",
+                "127.0.0.1",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -49,13 +49,29 @@ def main() -> int:
     children: list[subprocess.Popen[bytes]] = []
     portal = values.get("PORTAL_BASE_URL", SIMULATOR_URL).rstrip("/")
     if urlsplit(portal).netloc == urlsplit(SIMULATOR_URL).netloc:
-        env = {**os.environ, "PORTAL_API_KEY": values.get("PORTAL_API_KEY", ""),
-               "PORTAL_WEBHOOK_SECRETS": values.get("PORTAL_WEBHOOK_SECRETS", "")}
-        children.append(subprocess.Popen(
-            [sys.executable, "-m", "portal_simulator", "serve", "--port", "7072",
-             "--ats-url", f"{APP_URL}/api/portal/webhooks", "--public-url", SIMULATOR_URL],
-            cwd=ROOT, env=env,
-        ))
+        env = {
+            **os.environ,
+            "PORTAL_API_KEY": values.get("PORTAL_API_KEY", ""),
+            "PORTAL_WEBHOOK_SECRETS": values.get("PORTAL_WEBHOOK_SECRETS", ""),
+        }
+        children.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "portal_simulator",
+                    "serve",
+                    "--port",
+                    "7072",
+                    "--ats-url",
+                    f"{APP_URL}/api/portal/webhooks",
+                    "--public-url",
+                    SIMULATOR_URL,
+                ],
+                cwd=ROOT,
+                env=env,
+            )
+        )
         if wait_http(f"{SIMULATOR_URL}/v1/health", 20) is None:
             print("[run] the portal simulator did not start; see its output above", file=sys.stderr)
     else:

@@ -31,6 +31,8 @@ class Alerter:
                 async with httpx.AsyncClient(timeout=5) as client:
                     await client.post(self._url, json={"text": f"[portal-integration] {kind}: {text}"})
             else:
-                await self._client.post(self._url, json={"text": f"[portal-integration] {kind}: {text}"}, timeout=5)
+                await self._client.post(
+                    self._url, json={"text": f"[portal-integration] {kind}: {text}"}, timeout=5
+                )
         except httpx.HTTPError as exc:
             log.warning("alert webhook unreachable (%s); the alert is in the log above", type(exc).__name__)

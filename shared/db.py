@@ -20,7 +20,9 @@ from shared.errors import DependencyUnavailable
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 
 
-async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10, name: str = "app") -> AsyncConnectionPool:
+async def create_pool(
+    url: str, *, min_size: int = 1, max_size: int = 10, name: str = "app"
+) -> AsyncConnectionPool:
     """Open a pool without waiting: a database that is down at start must not stop the worker."""
     pool = AsyncConnectionPool(
         url,

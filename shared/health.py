@@ -62,7 +62,9 @@ async def _timed(check: Check, timeout: float) -> ComponentReport:
         return ComponentReport(ComponentState.DOWN, (time.perf_counter() - started) * 1000, "timed out")
     except Exception as exc:
         # The type only: messages may carry connection strings or host names with credentials.
-        return ComponentReport(ComponentState.DOWN, (time.perf_counter() - started) * 1000, type(exc).__name__)
+        return ComponentReport(
+            ComponentState.DOWN, (time.perf_counter() - started) * 1000, type(exc).__name__
+        )
     return ComponentReport(ComponentState.UP, (time.perf_counter() - started) * 1000)
 
 

@@ -72,7 +72,9 @@ class PortalClient:
             body = response.json()
             candidate = body["candidate"]
         except (ValueError, KeyError, TypeError):
-            raise PortalRejected("portal answered a candidate without a 'candidate' object", status_code=502) from None
+            raise PortalRejected(
+                "portal answered a candidate without a 'candidate' object", status_code=502
+            ) from None
         if not isinstance(candidate, dict):
             raise PortalRejected("portal answered a candidate that is not an object", status_code=502)
         return candidate

@@ -68,7 +68,9 @@ def plan_retry(message: QueuedMessage, *, now: datetime) -> RetryPlan:
     return RetryPlan(RetryDecision.RESCHEDULED, attempt, first, resend)
 
 
-async def reschedule(sender: MessageSender, queue: str, messages: list[QueuedMessage], *, now: datetime) -> list[QueuedMessage]:
+async def reschedule(
+    sender: MessageSender, queue: str, messages: list[QueuedMessage], *, now: datetime
+) -> list[QueuedMessage]:
     """Re-send each message for a later attempt; return those that must be parked instead.
 
     Raises whatever the sender raises: the caller lets it propagate so the host abandons the

@@ -11,15 +11,22 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import httpx
 import redis.asyncio as aioredis
 from azure.storage.blob.aio import BlobServiceClient
 from psycopg_pool import AsyncConnectionPool
 
+from shared.alerts import Alerter
 from shared.db import create_pool
+from shared.inbound.bulk_import import BulkImporter
+from shared.inbound.processor import EventProcessor
+from shared.inbound.receiver import WebhookReceiver
 from shared.messaging import MessageSender, create_message_sender
+from shared.portal_client import PortalClient
 from shared.redis_store import ProcessedEvents, create_redis
+from shared.rules import ScoringRules
 from shared.secrets import SecretStore, create_secret_store
 from shared.settings import Settings, load_settings
 
@@ -36,9 +43,9 @@ def create_blob_service(settings: Settings) -> BlobServiceClient:
     return BlobServiceClient(settings.documents_storage_service_uri, credential=DefaultAzureCredential())
 
 
-@dataclass(slots=True)
+@dataclass
 class Runtime:
-    """Everything a handler needs, built once."""
+    """Everything a handler needs, built once; the handlers themselves are built on first use."""
 
     settings: Settings
     db: AsyncConnectionPool
@@ -66,6 +73,48 @@ class Runtime:
                 follow_redirects=False,
                 limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
             ),
+        )
+
+    @cached_property
+    def portal(self) -> PortalClient:
+        return PortalClient(self.portal_http, self.secrets)
+
+    @cached_property
+    def alerter(self) -> Alerter:
+        return Alerter(self.settings.alert_webhook_url, self.portal_http)
+
+    @cached_property
+    def receiver(self) -> WebhookReceiver:
+        return WebhookReceiver(
+            settings=self.settings,
+            secrets=self.secrets,
+            processed=self.processed,
+            sender=self.sender,
+            db=self.db,
+        )
+
+    @cached_property
+    def importer(self) -> BulkImporter:
+        return BulkImporter(
+            settings=self.settings,
+            signatures=self.receiver.signatures,
+            processed=self.processed,
+            sender=self.sender,
+            db=self.db,
+        )
+
+    @cached_property
+    def processor(self) -> EventProcessor:
+        return EventProcessor(
+            db=self.db,
+            sender=self.sender,
+            processed=self.processed,
+            portal=self.portal,
+            alerter=self.alerter,
+            rules=ScoringRules.from_settings(
+                score_bands=self.settings.score_bands, pass_marks=self.settings.pass_marks
+            ),
+            portal_base_url=self.settings.portal_base_url,
         )
 
     @classmethod

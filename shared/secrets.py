@@ -108,7 +108,9 @@ class KeyVaultSource:
                 ) from None
             raise DependencyUnavailable(f"Key Vault answered {exc.status_code} for {name!r}") from None
         except AzureError as exc:
-            raise DependencyUnavailable(f"Key Vault did not answer for {name!r}: {type(exc).__name__}") from None
+            raise DependencyUnavailable(
+                f"Key Vault did not answer for {name!r}: {type(exc).__name__}"
+            ) from None
         value = getattr(secret, "value", None)
         if not value:
             raise ConfigurationError(f"Key Vault secret {name!r} is empty")

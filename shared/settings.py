@@ -15,7 +15,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.errors import ConfigurationError
@@ -46,7 +46,8 @@ class Settings(BaseSettings):
         default=None, validation_alias="DocumentsStorage__serviceUri"
     )
     documents_container: str = Field(
-        default="candidate-documents", pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$",
+        default="candidate-documents",
+        pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$",
         validation_alias="DOCUMENTS_CONTAINER",
     )
     service_bus_connection: str | None = Field(default=None, validation_alias="ServiceBusConnection")
@@ -55,9 +56,7 @@ class Settings(BaseSettings):
     )
     portal_base_url: str = Field(validation_alias="PORTAL_BASE_URL")
     portal_api_key: SecretStr | None = Field(default=None, validation_alias="PORTAL_API_KEY")
-    portal_webhook_secrets: SecretStr | None = Field(
-        default=None, validation_alias="PORTAL_WEBHOOK_SECRETS"
-    )
+    portal_webhook_secrets: SecretStr | None = Field(default=None, validation_alias="PORTAL_WEBHOOK_SECRETS")
     key_vault_url: str | None = Field(default=None, validation_alias="KEY_VAULT_URL")
     webhook_max_body_bytes: int = Field(default=196608, gt=0, validation_alias="WEBHOOK_MAX_BODY_BYTES")
     webhook_tolerance_seconds: int = Field(default=300, gt=0, validation_alias="WEBHOOK_TOLERANCE_SECONDS")
@@ -162,9 +161,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     try:
         # Values are passed explicitly so that a test's mapping is the only source.
         # An empty value means "not set": local.settings.json lists optional settings as "".
-        return Settings.model_validate(
-            {k: v for k, v in source.items() if k in _ALIASES and v.strip() != ""}
-        )
+        return Settings.model_validate({k: v for k, v in source.items() if k in _ALIASES and v.strip() != ""})
     except ValidationError as exc:
         raise ConfigurationError(f"invalid settings: {_describe(exc)}") from None
 

@@ -40,15 +40,15 @@ def require_tcp(service: str, url_or_port: str | int) -> None:
         host, port = "127.0.0.1", url_or_port
     else:
         parts = urlsplit(url_or_port)
-        host, port = parts.hostname or "127.0.0.1", parts.port or {"postgresql": 5432, "redis": 6379}[
-            parts.scheme
-        ]
+        host, port = (
+            parts.hostname or "127.0.0.1",
+            parts.port or {"postgresql": 5432, "redis": 6379}[parts.scheme],
+        )
     try:
         with socket.create_connection((host, port), timeout=2):
             return
     except OSError as exc:
         pytest.fail(
-            f"{service} is not reachable at {host}:{port} ({exc.strerror or exc}). "
-            f"{HOW_TO_START[service]}",
+            f"{service} is not reachable at {host}:{port} ({exc.strerror or exc}). {HOW_TO_START[service]}",
             pytrace=False,
         )

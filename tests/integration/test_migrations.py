@@ -30,19 +30,35 @@ def empty_database(postgres_admin_url):
 def test_the_command_applies_everything_and_records_it(empty_database):
     result = subprocess.run(
         [sys.executable, "-m", "shared.migrate", "--database-url", empty_database],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert f"{len(discover())} applied" in result.stdout
     with psycopg.connect(empty_database) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")]
-        tables = {row[0] for row in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")}
+        tables = {
+            row[0]
+            for row in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+            )
+        }
     assert versions == [m.version for m in discover()]
     assert {
-        "candidates", "candidate_stage_history", "portal_assessments", "webhook_events",
-        "rejected_deliveries", "sync_queue", "portal_activity_log", "interviews", "offers",
-        "candidate_documents", "outbox", "parked_messages",
+        "candidates",
+        "candidate_stage_history",
+        "portal_assessments",
+        "webhook_events",
+        "rejected_deliveries",
+        "sync_queue",
+        "portal_activity_log",
+        "interviews",
+        "offers",
+        "candidate_documents",
+        "outbox",
+        "parked_messages",
     } <= tables
 
 
@@ -55,7 +71,10 @@ def test_two_processes_at_once_apply_each_migration_once(empty_database):
     runs = [
         subprocess.Popen(
             [sys.executable, "-m", "shared.migrate", "--database-url", empty_database],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(3)
     ]
@@ -80,7 +99,10 @@ def test_an_edited_applied_migration_is_refused(empty_database, tmp_path):
 def test_unreachable_database_is_a_clear_error():
     result = subprocess.run(
         [sys.executable, "-m", "shared.migrate", "--database-url", "postgresql://postgres@127.0.0.1:9/x"],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 1
     assert "cannot reach PostgreSQL" in result.stderr
@@ -117,10 +139,13 @@ def test_ids_are_unique_in_the_database(database_url):
 
 def test_screening_band_must_be_a_known_band(database_url):
     with psycopg.connect(database_url) as conn:
-        cid = conn.execute("INSERT INTO candidates (portal_candidate_id) VALUES ('cand_1') RETURNING id").fetchone()[0]
+        cid = conn.execute(
+            "INSERT INTO candidates (portal_candidate_id) VALUES ('cand_1') RETURNING id"
+        ).fetchone()[0]
         with pytest.raises(psycopg.errors.CheckViolation):
             conn.execute(
-                "INSERT INTO portal_assessments (candidate_id, assessment_type, status, portal_assessment_id, band) "
+                "INSERT INTO portal_assessments "
+                "(candidate_id, assessment_type, status, portal_assessment_id, band) "
                 "VALUES (%s, 'ai_screening', 'completed', 'scr_1', 'excellent')",
                 (cid,),
             )

@@ -58,7 +58,9 @@ def test_service_bus_by_namespace_is_enough():
     values = {k: v for k, v in BASE.items() if k != "ServiceBusConnection"}
     with pytest.raises(ConfigurationError, match="ServiceBusConnection"):
         load_settings(values)
-    settings = load_settings({**values, "ServiceBusConnection__fullyQualifiedNamespace": "ns.servicebus.windows.net"})
+    settings = load_settings(
+        {**values, "ServiceBusConnection__fullyQualifiedNamespace": "ns.servicebus.windows.net"}
+    )
     assert settings.service_bus_namespace == "ns.servicebus.windows.net"
 
 

@@ -1,0 +1,1 @@
+"""Inbound flow: portal webhooks and bulk imports in, ATS records out."""

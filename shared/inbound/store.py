@@ -1,0 +1,191 @@
+"""SQL of the inbound flow: the statements the processor runs, nothing else.
+
+Kept apart from the decisions (``shared.inbound.apply``) so that each can be read on its own.
+Bulk statements use ``unnest`` over arrays: one round trip for a whole batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from shared.inbound.changes import Profile
+
+INSERT_EVENTS = """
+INSERT INTO webhook_events (event_type, event_id, payload, processed, status, attempts, last_error,
+                            received_at, processed_at)
+SELECT t.event_type, t.event_id, t.payload::jsonb, t.status <> 'failed', t.status, t.attempts,
+       t.last_error, t.received_at, now()
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::int[], %s::text[], %s::timestamptz[])
+     AS t(event_type, event_id, payload, status, attempts, last_error, received_at)
+ORDER BY t.event_id
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id
+"""
+
+EXISTING_EVENTS = "SELECT event_id FROM webhook_events WHERE event_id = ANY(%s)"
+
+MARK_FAILED = """
+UPDATE webhook_events SET status = 'failed', processed = false, last_error = %s WHERE event_id = %s
+"""
+
+KNOWN_CANDIDATES = "SELECT portal_candidate_id FROM candidates WHERE portal_candidate_id = ANY(%s)"
+
+INSERT_NEW_CANDIDATES = """
+INSERT INTO candidates (portal_candidate_id, first_name, last_name, email, phone, requisition_id,
+                        stage, profile, profile_updated_at)
+SELECT t.pid, t.first_name, t.last_name, t.email, t.phone, t.requisition_id, 'new', t.profile::jsonb,
+       t.updated_at
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+            %s::timestamptz[]) AS t(pid, first_name, last_name, email, phone, requisition_id, profile, updated_at)
+ORDER BY t.pid
+ON CONFLICT (portal_candidate_id) DO NOTHING
+RETURNING id, portal_candidate_id
+"""
+
+LOCK_CANDIDATES = """
+SELECT id, portal_candidate_id, stage, needs_review, profile_updated_at
+FROM candidates WHERE portal_candidate_id = ANY(%s)
+ORDER BY portal_candidate_id
+FOR UPDATE
+"""
+
+UPDATE_PROFILE = """
+UPDATE candidates SET first_name = %s, last_name = %s, email = %s, phone = %s, requisition_id = %s,
+                      profile = %s, profile_updated_at = %s, updated_at = now()
+WHERE id = %s
+"""
+
+UPDATE_STAGE = "UPDATE candidates SET stage = %s, needs_review = %s, updated_at = now() WHERE id = %s"
+
+INSERT_HISTORY = """
+INSERT INTO candidate_stage_history (candidate_id, from_stage, to_stage, reason, source_event_id)
+VALUES (%s, %s, %s, %s, %s)
+"""
+
+INSERT_ASSESSMENT = """
+INSERT INTO portal_assessments (candidate_id, assessment_type, status, score, max_score, passed,
+                                portal_assessment_id, completed_at, band, recommendation, details,
+                                source_event_id)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (portal_assessment_id) DO NOTHING
+"""
+
+# A document already held with the same sha256 is a no-op; a new file under the same id is
+# transferred again. The transfer message goes to the outbox in the same statement.
+UPSERT_DOCUMENT = """
+WITH doc AS (
+    INSERT INTO candidate_documents (candidate_id, portal_document_id, kind, file_name, content_type,
+                                     size_bytes, sha256, download_url, uploaded_at)
+    VALUES (%(candidate_id)s, %(portal_document_id)s, %(kind)s, %(file_name)s, %(content_type)s,
+            %(size_bytes)s, %(sha256)s, %(download_url)s, %(uploaded_at)s)
+    ON CONFLICT (portal_document_id) DO UPDATE
+        SET kind = EXCLUDED.kind, file_name = EXCLUDED.file_name, content_type = EXCLUDED.content_type,
+            size_bytes = EXCLUDED.size_bytes, sha256 = EXCLUDED.sha256, download_url = EXCLUDED.download_url,
+            uploaded_at = EXCLUDED.uploaded_at, status = 'pending', blob_path = NULL, last_error = NULL,
+            updated_at = now()
+        WHERE candidate_documents.sha256 <> EXCLUDED.sha256
+    RETURNING id, portal_document_id, sha256
+)
+INSERT INTO outbox (queue, message_id, body)
+SELECT 'document-transfers', 'transfer:' || doc.portal_document_id || ':' || doc.sha256,
+       jsonb_build_object('document_id', doc.id, 'portal_document_id', doc.portal_document_id,
+                          'sha256', doc.sha256, 'source_event_id', %(event_id)s::text)
+FROM doc
+ON CONFLICT (message_id) DO NOTHING
+"""
+
+INSERT_ACTIVITY = """
+INSERT INTO portal_activity_log (direction, operation, entity_id, outcome, error)
+SELECT 'inbound', t.operation, t.entity_id, t.outcome, t.error
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS t(operation, entity_id, outcome, error)
+"""
+
+
+@dataclass(slots=True)
+class CandidateRow:
+    """The part of a candidate the rules read and change, locked for the batch."""
+
+    id: UUID
+    portal_candidate_id: str
+    stage: str
+    needs_review: bool
+    profile_updated_at: datetime | None
+
+
+async def lock_candidates(conn: AsyncConnection[Any], portal_ids: Sequence[str]) -> dict[str, CandidateRow]:
+    cursor = await conn.execute(LOCK_CANDIDATES, (list(portal_ids),))
+    return {row[1]: CandidateRow(*row) for row in await cursor.fetchall()}
+
+
+async def insert_new_candidates(conn: AsyncConnection[Any], profiles: Sequence[Profile]) -> dict[str, UUID]:
+    """Insert candidates not yet held (stage ``new``); return the ids of those this call created."""
+    if not profiles:
+        return {}
+    columns: list[list[Any]] = [[], [], [], [], [], [], [], []]
+    for p in profiles:
+        values = (
+            p.portal_candidate_id,
+            p.first_name,
+            p.last_name,
+            p.email,
+            p.phone,
+            p.requisition_id,
+            Jsonb(p.document).dumps(p.document),
+            p.updated_at,
+        )
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    cursor = await conn.execute(INSERT_NEW_CANDIDATES, columns)
+    return {row[1]: row[0] for row in await cursor.fetchall()}
+
+
+LOCK_INTERVIEWS = (
+    "SELECT id, status, status_event_at FROM interviews WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
+)
+
+UPSERT_INTERVIEW = """
+INSERT INTO interviews (id, candidate_id, portal_interview_id, status, scheduled_start, scheduled_end,
+                        timezone, meeting_url, status_event_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (id) DO UPDATE
+    SET portal_interview_id = EXCLUDED.portal_interview_id, status = EXCLUDED.status,
+        scheduled_start = COALESCE(EXCLUDED.scheduled_start, interviews.scheduled_start),
+        scheduled_end = COALESCE(EXCLUDED.scheduled_end, interviews.scheduled_end),
+        timezone = COALESCE(EXCLUDED.timezone, interviews.timezone),
+        meeting_url = COALESCE(EXCLUDED.meeting_url, interviews.meeting_url),
+        status_event_at = EXCLUDED.status_event_at, updated_at = now()
+"""
+
+LOCK_OFFERS = "SELECT id, status FROM offers WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
+
+UPSERT_OFFER = """
+INSERT INTO offers (id, candidate_id, portal_offer_id, status, responded_at, details)
+VALUES (%s, %s, %s, %s, %s, %s)
+ON CONFLICT (id) DO UPDATE
+    SET portal_offer_id = EXCLUDED.portal_offer_id, status = EXCLUDED.status,
+        responded_at = EXCLUDED.responded_at,
+        details = COALESCE(offers.details, '{}'::jsonb) || EXCLUDED.details, updated_at = now()
+"""
+
+
+async def lock_interviews(
+    conn: AsyncConnection[Any], ids: Sequence[UUID]
+) -> dict[UUID, tuple[str, datetime | None]]:
+    if not ids:
+        return {}
+    cursor = await conn.execute(LOCK_INTERVIEWS, (list(ids),))
+    return {row[0]: (row[1], row[2]) for row in await cursor.fetchall()}
+
+
+async def lock_offers(conn: AsyncConnection[Any], ids: Sequence[UUID]) -> dict[UUID, str]:
+    if not ids:
+        return {}
+    cursor = await conn.execute(LOCK_OFFERS, (list(ids),))
+    return {row[0]: row[1] for row in await cursor.fetchall()}
