@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -96,7 +97,7 @@ async def test_plain_string_return_and_head(base_url) -> None:
 
 
 async def test_chunked_body_and_expect_continue(base_url) -> None:
-    async def chunks():
+    async def chunks() -> AsyncIterator[bytes]:
         yield b"part1-"
         yield b"part2"
 
