@@ -3,7 +3,6 @@ rule their label names. Checked by an independent reading of the contract (contr
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from collections import Counter
@@ -16,7 +15,6 @@ from portal_simulator.events import EVENT_TYPES
 from portal_simulator.generation import EventsRequest
 from portal_simulator.invalid import CASES, InvalidCase
 from portal_simulator.simulator import Simulator
-from portal_simulator.testing import RunningSimulator
 from tests.portal_simulator.contract_checker import violations
 
 pytestmark = pytest.mark.unit
@@ -65,52 +63,6 @@ def test_scores_are_json_numbers_with_decimals(simulator: Simulator) -> None:
     assert all(isinstance(score, int | float) and not isinstance(score, bool) for score in scores)
     assert any(score != int(score) for score in scores)
     assert {item["event"]["data"]["screening"]["recommendation"] for item in items} >= {"advance", "review"}
-
-
-async def test_events_about_a_candidate_refer_to_one_the_portal_serves(portal: RunningSimulator) -> None:
-    async with portal.rest_client() as client:
-        for event_type in (
-            "screening.completed",
-            "assessment.completed",
-            "document.uploaded",
-            "offer.accepted",
-        ):
-            (item,) = await portal.admin.generate_events(event_type, deliver=False)
-            (inner,) = item["event"]["data"].values()
-            response = await client.get(f"/v1/candidates/{inner['candidate_id']}")
-            assert response.status_code == 200
-            assert response.json()["candidate"]["id"] == inner["candidate_id"]
-
-
-async def test_documents_of_several_kinds_and_sizes_are_served_as_announced(portal: RunningSimulator) -> None:
-    items = await portal.admin.generate_events("document.uploaded", count=12, deliver=False)
-    documents = [item["event"]["data"]["document"] for item in items]
-    assert len({d["kind"] for d in documents}) >= 3
-    assert len({d["content_type"] for d in documents}) >= 2
-    assert max(d["size_bytes"] for d in documents) > 10 * min(d["size_bytes"] for d in documents)
-    async with portal.rest_client() as client:
-        for document in documents:
-            assert document["download_url"].startswith(portal.base_url + "/v1/documents/")
-            response = await client.get(document["download_url"])
-            assert response.status_code == 200
-            assert response.headers["content-type"] == document["content_type"]
-            assert int(response.headers["content-length"]) == document["size_bytes"] == len(response.content)
-            assert hashlib.sha256(response.content).hexdigest() == document["sha256"]
-
-
-async def test_candidate_updated_for_a_known_candidate_changes_the_served_profile(
-    portal: RunningSimulator,
-) -> None:
-    candidate = await portal.admin.seed_candidate()
-    (item,) = await portal.admin.generate_events(
-        "candidate.updated", candidate=candidate["id"], deliver=False
-    )
-    updated = item["event"]["data"]["candidate"]
-    assert updated["id"] == candidate["id"]
-    assert updated != candidate
-    async with portal.rest_client() as client:
-        served = (await client.get(f"/v1/candidates/{candidate['id']}")).json()["candidate"]
-    assert served == updated
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case.rule}-{case.types[0]}")
