@@ -7,14 +7,35 @@ becomes :class:`DependencyUnavailable`, so handlers back off instead of recordin
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import date, datetime
+from decimal import Decimal
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_dumps
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from shared.errors import DependencyUnavailable
+
+
+def _json_default(value: object) -> object:
+    # Scores arrive as Decimal; numeric columns keep them exact, JSON documents hold numbers.
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps_json(value: object) -> str:
+    """JSON for jsonb columns: compact, Decimal and datetime aware."""
+    return json.dumps(value, default=_json_default, separators=(",", ":"))
+
+
+set_json_dumps(dumps_json)
 
 # Errors that say "the server or the connection is gone", not "your statement is wrong".
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)

@@ -13,8 +13,8 @@ from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection
-from psycopg.types.json import Jsonb
 
+from shared.db import dumps_json
 from shared.inbound.changes import Profile
 
 INSERT_EVENTS = """
@@ -137,7 +137,7 @@ async def insert_new_candidates(conn: AsyncConnection[Any], profiles: Sequence[P
             p.email,
             p.phone,
             p.requisition_id,
-            Jsonb(p.document).dumps(p.document),
+            dumps_json(p.document),
             p.updated_at,
         )
         for column, value in zip(columns, values, strict=True):
