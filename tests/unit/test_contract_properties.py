@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import string
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import phonenumbers
 import pycountry
@@ -36,6 +38,7 @@ emails = st.emails().filter(lambda e: len(e) <= 254)
 def phones(draw) -> str:
     region = draw(st.sampled_from(REGIONS_WITH_NUMBERS))
     number = phonenumbers.example_number(region)
+    assert number is not None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -49,7 +52,7 @@ def dated(draw, *, end_optional: bool) -> tuple[str, str | None]:
 
 
 @st.composite
-def profiles(draw) -> dict:
+def profiles(draw) -> dict[str, Any]:
     work = []
     for _ in range(draw(st.integers(min_value=0, max_value=5))):
         start, end = draw(dated(end_optional=True))
@@ -82,7 +85,7 @@ def profiles(draw) -> dict:
     return profile
 
 
-def parse_profile(profile: dict):
+def parse_profile(profile: dict[str, Any]):
     envelope = {"id": "evt_1", "type": "candidate.created", "created_at": "2026-11-28T10:00:00Z"}
     raw = json.dumps({**envelope, "data": {"candidate": profile}}).encode()
     return parse_event(raw, content_type="application/json", webhook_id="evt_1", portal_base_url=BASE_URL)
@@ -97,7 +100,8 @@ def test_property_generated_valid_profiles_validate(profile):
 
 
 # Each mutation breaks one rule and names the path that must be reported.
-MUTATIONS = {
+Mutation = tuple[Callable[[dict[str, Any], Any], object], st.SearchStrategy[Any], str]
+MUTATIONS: dict[str, Mutation] = {
     "email": (
         lambda p, v: p.__setitem__("email", v),
         st.sampled_from(["x", "@a.com", "a@", "a b@c.com"]),

@@ -325,8 +325,9 @@ answers = st.lists(
 )
 
 
-def _final(events):
-    status, at = S.PENDING, None
+def _final(events: list[tuple[InterviewStatus, datetime]]) -> tuple[InterviewStatus, datetime | None]:
+    status: InterviewStatus = S.PENDING
+    at: datetime | None = None
     for new_status, new_at in events:
         if interview_update_applies(status, at, new_status, new_at):
             status, at = new_status, new_at
