@@ -34,7 +34,8 @@ async def queues(database_url):
 
 
 def write_host_json(tmp_path, **service_bus) -> None:
-    (tmp_path / "host.json").write_text(json.dumps({"version": "2.0", "extensions": {"serviceBus": service_bus}}))
+    document = {"version": "2.0", "extensions": {"serviceBus": service_bus}}
+    (tmp_path / "host.json").write_text(json.dumps(document))
 
 
 def msg(message_id: str, **kwargs) -> OutboundMessage:

@@ -7,11 +7,12 @@ import time
 from collections.abc import Awaitable, Callable
 
 
-async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0, every: float = 0.02) -> None:
+async def eventually(check: Callable[[], object], timeout: float = 5.0, every: float = 0.02) -> None:
+    """Until ``check()`` (or the awaitable it returns) is truthy; fail after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while True:
         result = check()
-        if not isinstance(result, bool):
+        if isinstance(result, Awaitable):
             result = await result
         if result:
             return

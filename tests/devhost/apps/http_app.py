@@ -8,6 +8,12 @@ import azure.functions as func
 
 
 def build() -> func.FunctionApp:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+    app.register_functions(blueprint())
+    return app
+
+
+def blueprint() -> func.Blueprint:
     bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
     def echo(req: func.HttpRequest, **extra: object) -> func.HttpResponse:
@@ -60,6 +66,4 @@ def build() -> func.FunctionApp:
     async def any_method(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
         return echo(req, which="any", function=context.function_name)
 
-    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-    app.register_functions(bp)
-    return app
+    return bp
