@@ -251,15 +251,26 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def delivery_result(delivery: Json) -> str:
+    """The first attempt's status code, or its error (``connection_error``, ``timeout``)."""
+    if delivery.get("status") is not None:
+        return str(delivery["status"])
+    attempts = delivery.get("attempts") or []
+    return str(attempts[-1].get("error")) if attempts else str(delivery.get("outcome", "not sent"))
+
+
 def _expected(item: Json) -> tuple[bool, str]:
-    """Whether the delivery got the answer it should, and a short note."""
+    """Whether the delivery got the answer it should (a 2xx, or the status an invalid event
+    expects), and a short note. A delivery still retrying in the background is not ok."""
     delivery = item.get("delivery") or {}
-    status, outcome = delivery.get("status"), delivery.get("outcome")
     invalid = item.get("invalid")
     if invalid is not None:
         note = f"expected {invalid['status']} ({invalid['rule']} at {invalid['field'] or 'envelope'})"
-        return status == invalid["status"], note
-    return outcome in ("delivered", "retrying"), outcome or "not delivered"
+        return delivery.get("status") == invalid["status"], note
+    outcome = str(delivery.get("outcome", "not delivered"))
+    if outcome == "retrying":
+        outcome = "retrying in the background"
+    return outcome == "delivered", outcome
 
 
 def _send(args: argparse.Namespace, admin: AdminClient, out: Callable[[str], None]) -> int:
@@ -276,12 +287,12 @@ def _send(args: argparse.Namespace, admin: AdminClient, out: Callable[[str], Non
         out(json.dumps(items, indent=2, ensure_ascii=False))
     failures = 0
     for item in items:
-        event, delivery = item["event"], item.get("delivery") or {}
+        event = item["event"]
         ok, note = _expected(item)
         failures += not ok
-        status = delivery.get("status") if delivery.get("status") is not None else delivery.get("outcome")
         duplicate = " (duplicate)" if item["duplicate"] else ""
         verdict = "ok" if ok else "FAIL"
+        status = delivery_result(item.get("delivery") or {})
         out(f"{event['id']}  {event.get('type', '?'):<22} {status}  {verdict}  {note}{duplicate}")
     return 1 if failures else 0
 
@@ -293,7 +304,7 @@ def _import(args: argparse.Namespace, admin: AdminClient, out: Callable[[str], N
     delivery = answer["delivery"] or {}
     out(
         f"batch {answer['batch_id']} ({len(answer['lines'])} lines) -> {answer['url']}: "
-        f"{delivery.get('status')} {delivery.get('outcome')}"
+        f"{delivery_result(delivery)} {delivery.get('outcome')}"
     )
     report = delivery.get("response")
     if isinstance(report, dict) and "results" in report:
@@ -305,7 +316,7 @@ def _import(args: argparse.Namespace, admin: AdminClient, out: Callable[[str], N
             out(line.rstrip())
     elif report is not None:
         out(f"answer: {json.dumps(report, ensure_ascii=False)}")
-    return 0 if delivery.get("outcome") in ("delivered", "retrying") else 1
+    return 0 if delivery.get("outcome") == "delivered" else 1
 
 
 def _faults(args: argparse.Namespace, admin: AdminClient, out: Callable[[str], None]) -> int:

@@ -10,7 +10,7 @@ from the caller, so events always refer to things the simulator knows.
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from portal_simulator import ids, vocab
@@ -199,8 +199,3 @@ class EventFactory:
 def first_slot(slots: list[dict[str, Any]]) -> tuple[str, str]:
     """The first proposed slot of an interview request, as the strings the ATS sent."""
     return str(slots[0]["start"]), str(slots[0]["end"])
-
-
-def aware(value: str) -> datetime:
-    """Parse an RFC 3339 string (``Z`` allowed)."""
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -18,13 +18,14 @@ Print = Callable[[str], None]
 
 def _status(item: Json) -> str:
     delivery = item.get("delivery") or {}
-    status = delivery.get("status")
-    return str(status) if status is not None else str(delivery.get("outcome", "not sent"))
+    if delivery.get("status") is not None:
+        return str(delivery["status"])
+    attempts = delivery.get("attempts") or []
+    return str(attempts[-1].get("error")) if attempts else "not sent"
 
 
 def _ok(item: Json) -> bool:
-    delivery = item.get("delivery") or {}
-    return delivery.get("outcome") in ("delivered", "retrying")
+    return (item.get("delivery") or {}).get("outcome") == "delivered"
 
 
 class Scenario:
@@ -37,20 +38,25 @@ class Scenario:
         self._withdraw_share = withdraw_share
         self.failures = 0
 
-    def _send(self, event_type: str, label: str, **options: Any) -> Json:
+    def _send(self, event_type: str, label: str, *, quiet: bool = False, **options: Any) -> Json:
         (item,) = self._admin.generate_events(event_type, **options)
         if not _ok(item):
             self.failures += 1
-        self._out(f"    {label:<44} -> {_status(item)}")
+        if not quiet:
+            self._step(label, item)
         return item
 
+    def _step(self, label: str, item: Json) -> None:
+        self._out(f"    {label:<44} -> {_status(item)}")
+
     def candidate(self, number: int) -> None:
-        created = self._send("candidate.created", "profile (candidate.created)")
+        created = self._send("candidate.created", "", quiet=True)
         profile = created["event"]["data"]["candidate"]
         cand = str(profile["id"])
         self._out(
             f"  #{number} {cand}  {profile['first_name']} {profile['last_name']}  {profile['requisition_id']}"
         )
+        self._step("profile (candidate.created)", created)
         strong = self._rng.random() < 0.6
         overrides = (
             {"score": round(self._rng.uniform(72, 97), 1), "recommendation": "advance"} if strong else None

@@ -186,3 +186,12 @@ async def test_a_body_that_is_not_json_is_400(portal: RunningSimulator, rest: ht
 
 async def test_an_unknown_document_is_404(rest: httpx.AsyncClient) -> None:
     assert (await rest.get("/v1/documents/doc_nothing/content")).status_code == 404
+
+
+async def test_an_unknown_path_or_method_is_problem_json(rest: httpx.AsyncClient) -> None:
+    missing = await rest.get("/v1/nothing-here")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    wrong_method = await rest.delete("/v1/health")
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["content-type"] == "application/problem+json"
