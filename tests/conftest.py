@@ -11,7 +11,7 @@ import base64
 import os
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -46,14 +46,27 @@ def template_database(postgres_admin_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def database_url(postgres_admin_url: str, template_database: str) -> Iterator[str]:
+def database_factory(postgres_admin_url: str, template_database: str) -> Iterator[Callable[[], str]]:
+    """Make fresh, migrated databases for this test alone; all dropped at its end."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"it_{uuid.uuid4().hex[:16]}"
+        with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+        made.append(name)
+        return _with_database(postgres_admin_url, name)
+
+    yield make
+    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
+        for name in made:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(database_factory: Callable[[], str]) -> str:
     """A fresh, migrated database for this test alone."""
-    name = f"it_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-    yield _with_database(postgres_admin_url, name)
-    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return database_factory()
 
 
 @pytest.fixture(scope="session")

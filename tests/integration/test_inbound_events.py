@@ -131,7 +131,7 @@ async def test_failed_assessment_sets_review_and_keeps_the_stage(pipeline):
 
 async def test_document_upload_is_pending_with_a_transfer_in_the_outbox(pipeline):
     cand = ev.candidate()
-    doc = ev.document_event(cand["id"])
+    doc = ev.document_event(cand["id"], portal=pipeline.runtime.settings.portal_base_url)
     await deliver(pipeline, ev.profile_event(cand), doc)
     [row] = pipeline.rows("SELECT * FROM candidate_documents")
     assert (row["status"], row["kind"], row["size_bytes"], row["sha256"]) == (
@@ -144,7 +144,9 @@ async def test_document_upload_is_pending_with_a_transfer_in_the_outbox(pipeline
     assert len(transfers) == 1
     assert transfers[0]["body"] and b"portal_document_id" in bytes(transfers[0]["body"])
     # the same document again with the same hash is a no-op: no second transfer
-    again = ev.document_event(cand["id"], doc_id=doc["data"]["document"]["id"])
+    again = ev.document_event(
+        cand["id"], portal=pipeline.runtime.settings.portal_base_url, doc_id=doc["data"]["document"]["id"]
+    )
     await deliver(pipeline, again)
     assert len(await pipeline.queued("document-transfers")) == 1
     assert pipeline.rows("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL") == [{"n": 0}]

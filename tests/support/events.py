@@ -16,7 +16,6 @@ from typing import Any
 from standardwebhooks.webhooks import Webhook
 
 _counter = itertools.count(1)
-PORTAL = "http://127.0.0.1:9"
 BASE_TIME = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 
 
@@ -114,10 +113,10 @@ def assessment_event(
 def document_event(
     cid: str,
     *,
+    portal: str,
     sha256: str = "a" * 64,
     size: int = 1234,
     doc_id: str | None = None,
-    portal: str = PORTAL,
     **kw: Any,
 ) -> dict[str, Any]:
     did = doc_id or uid("doc_")
