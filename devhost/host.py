@@ -205,7 +205,7 @@ class Host:
             await self.start()
             print(self.banner(), flush=True)
             await stop.wait()
-            log.info("Shutting down: no new work; waiting up to %.0fs for running invocations",
+            log.info("Shutting down: no new work; waiting up to %gs for running invocations",
                      self.options.shutdown_grace)
         finally:
             await self.stop()
