@@ -90,8 +90,7 @@ def runtime_checks(runtime: Runtime) -> dict[str, Check]:
         await runtime.sender.ping()
 
     async def portal() -> None:
-        response = await runtime.portal_http.get("/v1/health", timeout=CHECK_TIMEOUT_SECONDS)
-        response.raise_for_status()
+        await runtime.portal.health()
 
     return {"postgres": postgres, "redis": redis, "blob": blob, "queues": queues, "portal": portal}
 

@@ -154,3 +154,18 @@ async def get_runtime() -> Runtime:
             _runtime = await Runtime.start(get_settings())
             log.info("worker runtime started")
     return _runtime
+
+
+async def close_runtime() -> None:
+    """Close the worker's runtime and forget it (and the settings it was built from).
+
+    Used when a worker shuts down cleanly and by tests that start the app several times in one
+    process with different settings.
+    """
+    global _runtime
+    runtime, _runtime = _runtime, None
+    from shared.settings import get_settings
+
+    get_settings.cache_clear()
+    if runtime is not None:
+        await runtime.close()

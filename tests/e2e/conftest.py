@@ -1,0 +1,94 @@
+"""End-to-end fixtures: the real function app under devhost, in this process, on an ephemeral
+port, with a real portal simulator, this test's own database, queues and Redis prefix."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import azure.functions as func
+import httpx
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from devhost.host import Host, HostOptions
+from portal_simulator.testing import RunningSimulator, running_simulator
+from shared.runtime import close_runtime
+
+ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+
+
+def fresh_app() -> func.FunctionApp:
+    """A new FunctionApp with every blueprint (devhost may call get_functions() only once per app)."""
+    from document_transfer import bp as document_transfer
+    from event_processor import bp as event_processor
+    from health_probe import bp as health_probe
+    from sync_dispatcher import bp as sync_dispatcher
+    from webhook_receiver import bp as webhook_receiver
+
+    app = func.FunctionApp()
+    for blueprint in (webhook_receiver, event_processor, sync_dispatcher, document_transfer, health_probe):
+        app.register_functions(blueprint)
+    return app
+
+
+@dataclass
+class RunningApp:
+    base_url: str
+    http: httpx.AsyncClient
+    host: Host
+    database_url: str
+    portal: RunningSimulator
+    secret: str
+
+    def rows(self, sql: str, *params: Any) -> list[dict[str, Any]]:
+        with psycopg.connect(self.database_url, row_factory=dict_row) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    async def eventually(self, probe: Callable[[], T | Awaitable[T]], *, timeout: float = 15.0) -> T:
+        """Poll ``probe`` until it returns something truthy; fail with its last value."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            value = probe()
+            if asyncio.iscoroutine(value):
+                value = await value
+            if value or asyncio.get_running_loop().time() > deadline:
+                assert value, f"condition not met within {timeout} s (last value: {value!r})"
+                return value  # type: ignore[return-value]
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def portal(api_key, webhook_secret) -> AsyncIterator[RunningSimulator]:
+    async with running_simulator(
+        api_key=api_key, webhook_secrets=webhook_secret, ats_url="http://127.0.0.1:9/api/portal/webhooks"
+    ) as sim:
+        yield sim
+
+
+@pytest.fixture
+async def running_app(
+    app_environ, portal, webhook_secret, database_url, monkeypatch
+) -> AsyncIterator[RunningApp]:
+    environ = {**app_environ, "PORTAL_BASE_URL": portal.base_url}
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
+    await close_runtime()
+    options = HostOptions(
+        script_root=ROOT, port=0, shutdown_grace=5.0, poll_interval=0.2, lock_duration=timedelta(seconds=30)
+    )
+    host = Host.from_app(options, fresh_app(), os.environ)
+    await host.start()
+    assert host.http is not None
+    base_url = f"http://127.0.0.1:{host.http.port}"
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        yield RunningApp(base_url, http, host, database_url, portal, webhook_secret)
+    await host.stop()
+    await close_runtime()

@@ -1,0 +1,133 @@
+"""The inbound pipeline through HTTP under devhost: what the portal sees, what the ATS stores."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+from tests.support import events as ev
+
+
+async def post(app, event, *, secret=None, headers=None, body=None):
+    signed_headers, signed_body = ev.signed(secret or app.secret, event)
+    return await app.http.post(
+        "/api/portal/webhooks",
+        content=body if body is not None else signed_body,
+        headers={**signed_headers, **(headers or {})},
+    )
+
+
+async def test_a_hiring_journey_over_http_reaches_the_ats(running_app):
+    app = running_app
+    cand = ev.candidate()
+    cid = cand["id"]
+    offer_id, request_id = str(uuid.uuid4()), str(uuid.uuid4())
+    journey = [
+        ev.profile_event(cand),
+        ev.screening_event(cid, 82.5, "advance", created=1),
+        ev.assessment_event(cid, 71, created=2),
+        ev.document_event(cid, portal=app.portal.base_url, created=3),
+        ev.interview_event(cid, request_id, created=4),
+        ev.offer_event(cid, offer_id, created=5),
+    ]
+    for event in journey:
+        response = await post(app, event)
+        assert response.status_code == 202, response.text
+    await app.eventually(lambda: app.rows("SELECT 1 FROM candidates WHERE stage = 'hired'"))
+    await app.eventually(
+        lambda: len(app.rows("SELECT 1 FROM webhook_events WHERE processed")) == len(journey)
+    )
+    [row] = app.rows("SELECT stage, needs_review FROM candidates")
+    assert row == {"stage": "hired", "needs_review": False}
+    history = [r["to_stage"] for r in app.rows("SELECT to_stage FROM candidate_stage_history ORDER BY id")]
+    assert history == ["new", "assessment", "interview", "hired"]
+    assert app.rows("SELECT band FROM portal_assessments WHERE assessment_type = 'ai_screening'") == [
+        {"band": "strong"}
+    ]
+    assert app.rows("SELECT status FROM interviews") == [{"status": "scheduled"}]
+    assert app.rows("SELECT status FROM offers") == [{"status": "accepted"}]
+    assert len(app.rows("SELECT 1 FROM portal_activity_log WHERE direction = 'inbound'")) == len(journey)
+    # the same event again: the portal is told it was already processed
+    again = await post(app, journey[1])
+    assert again.status_code == 200
+
+
+async def test_rejections_over_http_are_problem_json(running_app):
+    app = running_app
+    event = ev.profile_event(ev.candidate(email="nope"))
+    response = await post(app, event)
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["title"] == "Event data failed validation"
+    assert [e["field"] for e in body["errors"]] == ["candidate.email"]
+    unsigned = await app.http.post(
+        "/api/portal/webhooks", content=ev.body_of(event), headers={"content-type": "application/json"}
+    )
+    assert unsigned.status_code == 401
+    not_json = await post(app, event, body=b"{]")
+    assert not_json.status_code in (400, 401)  # the signature covers the body: a changed body is 401
+    big = await app.http.post(
+        "/api/portal/webhooks", content=b"x" * 200_000, headers={"content-type": "application/json"}
+    )
+    assert big.status_code == 413
+    wrong_method = await app.http.get("/api/portal/webhooks")
+    assert wrong_method.status_code == 405
+    assert len(app.rows("SELECT 1 FROM rejected_deliveries")) == 1
+
+
+async def test_a_duplicate_storm_over_http_applies_once(running_app):
+    app = running_app
+    cand = ev.candidate()
+    await post(app, ev.profile_event(cand))
+    screening = ev.screening_event(cand["id"], 90)
+    responses = await asyncio.gather(*(post(app, screening) for _ in range(50)))
+    assert {r.status_code for r in responses} <= {200, 202}
+    await app.eventually(lambda: app.rows("SELECT 1 FROM candidates WHERE stage = 'assessment'"))
+    await asyncio.sleep(0.5)
+    assert len(app.rows("SELECT 1 FROM portal_assessments")) == 1
+    assert len(app.rows("SELECT 1 FROM webhook_events")) == 2
+
+
+async def test_an_event_about_an_unknown_candidate_fetches_the_profile_first(running_app):
+    app = running_app
+    cand = await app.portal.admin.seed_candidate(ev.candidate())
+    response = await post(app, ev.screening_event(cand["id"], 75))
+    assert response.status_code == 202
+    [row] = await app.eventually(lambda: app.rows("SELECT * FROM candidates"))
+    assert (row["portal_candidate_id"], row["email"], row["stage"]) == (
+        cand["id"],
+        cand["email"],
+        "assessment",
+    )
+    stats = await app.portal.admin.stats()
+    assert json.dumps(stats).count("/v1/candidates/") >= 1
+
+
+async def test_bulk_import_over_http(running_app):
+    app = running_app
+    lines = [ev.profile_event(ev.candidate()) for _ in range(3)]
+    body = b"\n".join(ev.body_of(e) for e in lines)
+    headers = {**ev.sign(app.secret, "bat_e2e", body), "content-type": "application/x-ndjson"}
+    response = await app.http.post("/api/portal/candidates/import", content=body, headers=headers)
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 3
+    await app.eventually(lambda: len(app.rows("SELECT 1 FROM candidates")) == 3)
+
+
+async def test_health_and_readiness(running_app):
+    app = running_app
+    live = await app.http.get("/api/health")
+    assert (live.status_code, live.json()) == (200, {"status": "ok"})
+    ready = await app.http.get("/api/health/ready")
+    assert ready.status_code == 200, ready.text
+    body = ready.json()
+    assert set(body["components"]) == {"postgres", "redis", "blob", "queues", "portal"}
+    assert body["status"] == "ready", body
+    assert all(c["state"] == "up" and c["latency_ms"] >= 0 for c in body["components"].values())
+    await app.portal.admin.add_fault("error_503", path_prefix="/v1/health")
+    degraded = await app.http.get("/api/health/ready")
+    assert degraded.status_code == 200
+    assert degraded.json()["status"] == "degraded"
+    assert degraded.json()["components"]["portal"]["state"] == "down"
