@@ -80,7 +80,7 @@ def apply_migrations(database_url: str, directory: Path = MIGRATIONS_DIR) -> lis
                         )
                     continue
                 with conn.transaction():
-                    conn.execute(migration.sql.encode())  # type: ignore[call-overload]
+                    conn.execute(migration.sql.encode())
                     conn.execute(
                         "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
                         (migration.version, migration.name, migration.checksum),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -61,7 +61,7 @@ class EnvironmentSource:
 class _SecretClient(Protocol):
     """The slice of ``azure.keyvault.secrets.aio.SecretClient`` we use (the edge)."""
 
-    async def get_secret(self, name: str) -> Any: ...
+    def get_secret(self, name: str, /) -> Awaitable[Any]: ...
 
     async def close(self) -> None: ...
 

@@ -175,7 +175,7 @@ class BulkImporter:
             if line.event_id in seen:
                 line.status = "duplicate"
             seen.add(line.event_id)
-        ids = [line.event_id for line in lines if line.status == "accepted"]
+        ids = [line.event_id for line in lines if line.status == "accepted" and line.event_id is not None]
         if not ids:
             return
         done: set[str] = set()

@@ -42,7 +42,7 @@ from shared.contract.envelope import (
 from shared.db import transaction
 from shared.errors import DependencyUnavailable, PortalRejected, TransientError, ValidationFailed
 from shared.inbound import apply, store
-from shared.inbound.changes import InboundEvent, Profile
+from shared.inbound.changes import InboundEvent, InterviewAnswer, OfferAnswer, Profile
 from shared.inbound.transform import profile as profile_from_data
 from shared.inbound.transform import to_change
 from shared.messaging import PORTAL_EVENTS, MessageSender
@@ -293,7 +293,7 @@ class EventProcessor:
                 try:
                     async with conn.transaction():
                         for sql, params in apply.decide(item.event, state, self._rules):
-                            await conn.execute(sql, params)  # type: ignore[arg-type]
+                            await conn.execute(sql, params)
                 except apply.UnknownCandidate:
                     await self._fail(conn, item, "candidate unknown to the ATS and not fetched")
                 except psycopg.errors.Error as exc:
@@ -306,7 +306,7 @@ class EventProcessor:
             if writes:
                 async with conn.pipeline():
                     for sql, params in writes:
-                        await conn.execute(sql, params)  # type: ignore[arg-type]
+                        await conn.execute(sql, params)
             await _log_activity(conn, recordable)
 
     async def _lock(
@@ -337,10 +337,10 @@ class EventProcessor:
             state.candidates[cid].profile_updated_at = new_profiles[cid][0].updated_at
         changes = [item.event.change for item in to_apply]  # type: ignore[union-attr]
         state.interviews = await store.lock_interviews(
-            conn, sorted({c.request_id for c in changes if hasattr(c, "request_id")})
+            conn, sorted({c.request_id for c in changes if isinstance(c, InterviewAnswer)})
         )
         state.offers = await store.lock_offers(
-            conn, sorted({c.offer_id for c in changes if hasattr(c, "offer_id")})
+            conn, sorted({c.offer_id for c in changes if isinstance(c, OfferAnswer)})
         )
         return state
 

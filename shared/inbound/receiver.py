@@ -107,7 +107,8 @@ def too_large(headers: Mapping[str, str], body: bytes, limit: int) -> bool:
 
 def _safe_json(body: bytes) -> object | None:
     try:
-        return json.loads(body)
+        value: object = json.loads(body)
+        return value
     except (ValueError, UnicodeDecodeError):
         return None
 

@@ -43,7 +43,8 @@ INSERT INTO candidates (portal_candidate_id, first_name, last_name, email, phone
 SELECT t.pid, t.first_name, t.last_name, t.email, t.phone, t.requisition_id, 'new', t.profile::jsonb,
        t.updated_at
 FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-            %s::timestamptz[]) AS t(pid, first_name, last_name, email, phone, requisition_id, profile, updated_at)
+            %s::timestamptz[])
+     AS t(pid, first_name, last_name, email, phone, requisition_id, profile, updated_at)
 ORDER BY t.pid
 ON CONFLICT (portal_candidate_id) DO NOTHING
 RETURNING id, portal_candidate_id

@@ -70,7 +70,7 @@ async def test_lines_already_processed_are_duplicates_in_a_later_batch(pipeline)
     await post_import(pipeline.runtime, pipeline.secret, ndjson(*first))
     await pipeline.drain()
     new = ev.profile_event(ev.candidate())
-    answer, report = await post_import(pipeline.runtime, pipeline.secret, ndjson(*first, new))
+    _, report = await post_import(pipeline.runtime, pipeline.secret, ndjson(*first, new))
     assert (report["accepted"], report["duplicates"]) == (1, 3)
     await pipeline.drain()
     assert len(pipeline.rows("SELECT id FROM candidates")) == 4

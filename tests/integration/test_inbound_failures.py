@@ -81,7 +81,8 @@ def final_state(pipeline: Pipeline) -> dict:
         "candidates": sorted(
             tuple(r.values())
             for r in pipeline.rows(
-                "SELECT portal_candidate_id, stage, needs_review, profile->>'headline' AS headline FROM candidates"
+                "SELECT portal_candidate_id, stage, needs_review, profile->>'headline' AS headline "
+                "FROM candidates"
             )
         ),
         # the path differs with the order (history records what happened); where it ends does not
@@ -256,7 +257,10 @@ async def test_an_event_the_database_refuses_fails_alone(pipeline):
     with psycopg.connect(pipeline.database_url, autocommit=True) as conn:
         conn.execute("""
             CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN IF NEW.assessment_type = 'poison' THEN RAISE EXCEPTION 'refused' USING ERRCODE = '23514'; END IF;
+            BEGIN
+              IF NEW.assessment_type = 'poison' THEN
+                RAISE EXCEPTION 'refused' USING ERRCODE = '23514';
+              END IF;
             RETURN NEW; END $$;
             CREATE TRIGGER refuse_poison BEFORE INSERT ON portal_assessments
             FOR EACH ROW EXECUTE FUNCTION refuse_poison();""")

@@ -139,9 +139,10 @@ def test_ids_are_unique_in_the_database(database_url):
 
 def test_screening_band_must_be_a_known_band(database_url):
     with psycopg.connect(database_url) as conn:
-        cid = conn.execute(
-            "INSERT INTO candidates (portal_candidate_id) VALUES ('cand_1') RETURNING id"
-        ).fetchone()[0]
+        sql = "INSERT INTO candidates (portal_candidate_id) VALUES ('cand_1') RETURNING id"
+        row = conn.execute(sql).fetchone()
+        assert row is not None
+        cid = row[0]
         with pytest.raises(psycopg.errors.CheckViolation):
             conn.execute(
                 "INSERT INTO portal_assessments "
