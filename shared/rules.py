@@ -25,7 +25,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
 from shared.contract.events import AssessmentStatus, EventType, Recommendation
 
@@ -52,6 +52,7 @@ __all__ = [
     "assessment_effect",
     "assessment_result",
     "interview_update_applies",
+    "parse_stage_rules",
     "proposed_stage_change",
     "screening_effect",
     "stage_set_by_ats",
@@ -257,6 +258,13 @@ class ScoringRules:
     pass_marks: Mapping[str, Decimal] = field(
         default_factory=lambda: MappingProxyType({_DEFAULT_PASS_MARK_KEY: Decimal(60)})
     )
+    event_effects: Mapping[EventType, Effect] = field(default_factory=lambda: EVENT_EFFECTS)
+    screening_outcomes: Mapping[tuple[Recommendation, ScoreBand], Effect] = field(
+        default_factory=lambda: SCREENING_OUTCOMES
+    )
+    assessment_outcomes: Mapping[AssessmentResult, Effect] = field(
+        default_factory=lambda: ASSESSMENT_OUTCOMES
+    )
     _floors_high_to_low: tuple[tuple[Decimal, ScoreBand], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -269,14 +277,26 @@ class ScoringRules:
 
     @classmethod
     def from_settings(
-        cls, *, score_bands: Mapping[str, Decimal], pass_marks: Mapping[str, Decimal]
+        cls,
+        *,
+        score_bands: Mapping[str, Decimal],
+        pass_marks: Mapping[str, Decimal],
+        stage_rules: Mapping[str, Any] | None = None,
     ) -> ScoringRules:
-        """From ``Settings.score_bands`` and ``Settings.pass_marks`` (already validated there)."""
+        """From ``Settings.score_bands``, ``Settings.pass_marks`` and ``Settings.stage_rules``.
+
+        ``stage_rules`` overrides entries of the three effect tables (see
+        :func:`parse_stage_rules`); a malformed override raises ``ValueError`` naming the entry.
+        """
+        events, screening, assessment = parse_stage_rules(stage_rules or {})
         return cls(
             band_floors=MappingProxyType(
                 {ScoreBand(name): Decimal(floor) for name, floor in score_bands.items()}
             ),
             pass_marks=MappingProxyType({kind: Decimal(mark) for kind, mark in pass_marks.items()}),
+            event_effects=MappingProxyType({**EVENT_EFFECTS, **events}),
+            screening_outcomes=MappingProxyType({**SCREENING_OUTCOMES, **screening}),
+            assessment_outcomes=MappingProxyType({**ASSESSMENT_OUTCOMES, **assessment}),
         )
 
     def band(self, score: Decimal) -> ScoreBand:
@@ -305,7 +325,7 @@ def screening_effect(
 ) -> tuple[ScoreBand, Effect]:
     """The band of a screening score and the effect of the screening, from the outcome table."""
     band = rules.band(score)
-    return band, SCREENING_OUTCOMES[(recommendation, band)]
+    return band, rules.screening_outcomes[(recommendation, band)]
 
 
 def assessment_result(
@@ -335,7 +355,79 @@ def assessment_effect(
     result = assessment_result(
         rules, status=status, score=score, max_score=max_score, assessment_type=assessment_type
     )
-    return result, ASSESSMENT_OUTCOMES[result]
+    return result, rules.assessment_outcomes[result]
+
+
+# --- configuration -----------------------------------------------------------------------------
+
+#: Stages no automated rule may set: ``rejected`` comes only from the ATS (no automated decision
+#: rejects a candidate), and ``new`` is where candidates start, not where an event sends them.
+_NOT_SETTABLE_BY_RULES: Final = frozenset({Stage.REJECTED, Stage.NEW})
+
+
+def _effect_from(value: Any, where: str) -> Effect:
+    if not isinstance(value, Mapping) or not set(value) <= {"stage", "needs_review"}:
+        raise ValueError(f'STAGE_RULES {where}: expected {{"stage": ..., "needs_review": ...}}')
+    stage_text = value.get("stage")
+    needs_review = value.get("needs_review", False)
+    if not isinstance(needs_review, bool):
+        raise ValueError(f"STAGE_RULES {where}: needs_review must be true or false")
+    if stage_text is None:
+        return Effect(stage=None, needs_review=needs_review)
+    try:
+        stage = Stage(stage_text)
+    except ValueError:
+        raise ValueError(f"STAGE_RULES {where}: {stage_text!r} is not a stage") from None
+    if stage in _NOT_SETTABLE_BY_RULES:
+        raise ValueError(f"STAGE_RULES {where}: a rule may not set the stage {stage.value!r}")
+    return Effect(stage=stage, needs_review=needs_review)
+
+
+def parse_stage_rules(
+    overrides: Mapping[str, Any],
+) -> tuple[
+    dict[EventType, Effect], dict[tuple[Recommendation, ScoreBand], Effect], dict[AssessmentResult, Effect]
+]:
+    """Read the ``STAGE_RULES`` setting: overrides of the default effect tables.
+
+    Shape (every part optional)::
+
+        {"events": {"interview.declined": {"needs_review": true}},
+         "screening": {"advance/moderate": {"stage": "assessment"}},
+         "assessment": {"below_pass_mark": {"stage": null, "needs_review": true}}}
+
+    ``events`` keys are event types with a fixed effect (:data:`EVENT_EFFECTS`); ``screening``
+    keys are ``recommendation/band``; ``assessment`` keys are :class:`AssessmentResult` values.
+    No rule may set ``rejected`` or ``new``; the forward-only and final-stage rules always hold.
+    """
+    unknown = set(overrides) - {"events", "screening", "assessment"}
+    if unknown:
+        raise ValueError(f"STAGE_RULES: unknown section(s) {sorted(unknown)}")
+    events: dict[EventType, Effect] = {}
+    for key, value in dict(overrides.get("events", {})).items():
+        try:
+            event_type = EventType(key)
+        except ValueError:
+            raise ValueError(f"STAGE_RULES events: {key!r} is not an event type") from None
+        if event_type not in EVENT_EFFECTS:
+            raise ValueError(f"STAGE_RULES events: {key!r} is decided by the screening or assessment table")
+        events[event_type] = _effect_from(value, f"events[{key!r}]")
+    screening: dict[tuple[Recommendation, ScoreBand], Effect] = {}
+    for key, value in dict(overrides.get("screening", {})).items():
+        recommendation, _, band = str(key).partition("/")
+        try:
+            pair = (Recommendation(recommendation), ScoreBand(band))
+        except ValueError:
+            raise ValueError(f"STAGE_RULES screening: {key!r} is not 'recommendation/band'") from None
+        screening[pair] = _effect_from(value, f"screening[{key!r}]")
+    assessment: dict[AssessmentResult, Effect] = {}
+    for key, value in dict(overrides.get("assessment", {})).items():
+        try:
+            result = AssessmentResult(key)
+        except ValueError:
+            raise ValueError(f"STAGE_RULES assessment: {key!r} is not an assessment result") from None
+        assessment[result] = _effect_from(value, f"assessment[{key!r}]")
+    return events, screening, assessment
 
 
 # --- interviews -------------------------------------------------------------------------------

@@ -112,7 +112,9 @@ class Runtime:
             portal=self.portal,
             alerter=self.alerter,
             rules=ScoringRules.from_settings(
-                score_bands=self.settings.score_bands, pass_marks=self.settings.pass_marks
+                score_bands=self.settings.score_bands,
+                pass_marks=self.settings.pass_marks,
+                stage_rules=self.settings.stage_rules,
             ),
             portal_base_url=self.settings.portal_base_url,
         )

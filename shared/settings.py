@@ -69,6 +69,9 @@ class Settings(BaseSettings):
         default_factory=lambda: {"weak": Decimal(0), "moderate": Decimal(40), "strong": Decimal(70)},
         validation_alias="SCORE_BANDS",
     )
+    stage_rules: Annotated[dict[str, Any], NoDecode] = Field(
+        default_factory=dict, validation_alias="STAGE_RULES"
+    )
     sync_replay_schedule: str | None = Field(default=None, validation_alias="SYNC_REPLAY_SCHEDULE")
     sync_lease_seconds: int = Field(default=60, gt=0, validation_alias="SYNC_LEASE_SECONDS")
     portal_timeout_seconds: float = Field(default=10, gt=0, validation_alias="PORTAL_TIMEOUT_SECONDS")
@@ -112,6 +115,17 @@ class Settings(BaseSettings):
         bounds = [value[band] for band in BANDS]
         if bounds[0] != 0 or bounds != sorted(bounds) or len(set(bounds)) != len(bounds):
             raise ValueError("SCORE_BANDS lower bounds must start at 0 and rise: weak < moderate < strong")
+        return value
+
+    @field_validator("stage_rules", mode="before")
+    @classmethod
+    def _stage_rules_json(cls, value: Any) -> Any:
+        value = _parse_json_object(value, "STAGE_RULES")
+        if not isinstance(value, dict):
+            raise ValueError("STAGE_RULES must be a JSON object")
+        from shared.rules import parse_stage_rules  # checked here so a bad rule stops the start
+
+        parse_stage_rules(value)
         return value
 
     @field_validator("portal_base_url")

@@ -29,7 +29,6 @@ from shared.inbound.changes import (
     Withdrawal,
 )
 from shared.rules import (
-    EVENT_EFFECTS,
     INTERVIEW_STATUS_BY_EVENT,
     OFFER_STATUS_BY_EVENT,
     SCREENING_ASSESSMENT_TYPE,
@@ -77,7 +76,7 @@ def decide(event: InboundEvent, state: BatchState, rules: ScoringRules) -> list[
         raise UnknownCandidate(change.portal_candidate_id)
     event_type = EventType(event.event_type)
     statements: list[Statement] = []
-    effect: Effect = EVENT_EFFECTS.get(event_type, Effect())
+    effect: Effect = rules.event_effects.get(event_type, Effect())
 
     if isinstance(change, Profile):
         if row.profile_updated_at is None or change.updated_at > row.profile_updated_at:

@@ -238,3 +238,41 @@ async def test_unknown_fields_are_kept_in_the_stored_payload(pipeline):
     [row] = pipeline.rows("SELECT payload FROM webhook_events")
     assert row["payload"]["portal_extra"] == {"trace": "x"}
     assert pipeline.candidate(cand["id"])["profile"]["favourite_colour"] == "teal"
+
+
+async def test_stage_rules_from_settings_change_the_outcome_without_code(
+    portal_environ, webhook_secret, database_url
+):
+    from shared.runtime import Runtime
+    from tests.support.pipeline import Pipeline
+
+    environ = {
+        **portal_environ,
+        "STAGE_RULES": '{"screening": {"advance/moderate": {"stage": "assessment"}}}',
+        "PASS_MARKS": '{"default": 60, "coding": 80}',
+        "SCORE_BANDS": '{"weak": 0, "moderate": 50, "strong": 90}',
+    }
+    pipe = Pipeline(await Runtime.from_environ(environ), webhook_secret, database_url)
+    try:
+        moderate, weak = ev.candidate(), ev.candidate()
+        await deliver(
+            pipe,
+            ev.profile_event(moderate),
+            ev.profile_event(weak),
+            ev.screening_event(moderate["id"], 60),
+            ev.screening_event(weak["id"], 45),
+            ev.assessment_event(moderate["id"], 75, assessment_type="coding", created=5),
+        )
+        assert pipe.candidate(moderate["id"])["stage"] == "assessment"  # moderate (50..90) advances by rule
+        assert (pipe.candidate(moderate["id"])["needs_review"]) is True  # 75 < coding pass mark 80
+        assert (pipe.candidate(weak["id"])["stage"], pipe.candidate(weak["id"])["needs_review"]) == (
+            "screening",
+            True,
+        )
+        bands = {
+            r["score"]: r["band"]
+            for r in pipe.rows("SELECT score, band FROM portal_assessments WHERE band IS NOT NULL")
+        }
+        assert bands == {60: "moderate", 45: "weak"}
+    finally:
+        await pipe.close()
