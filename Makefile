@@ -62,6 +62,7 @@ run: services-run
 
 demo: $(VENV)/.installed
 	$(PY) -m portal_simulator scenario --candidates 5
+	@if [ -f $(LOCAL)/run.env ]; then source $(LOCAL)/run.env; fi; $(PY) -m scripts.demo_report
 
 bench: services-test
 	source $(LOCAL)/test.env && $(PY) bench/ingest.py

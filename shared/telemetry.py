@@ -18,11 +18,17 @@ TRACE_SAMPLING_RATIO = 0.2
 _configured = False
 
 
+#: Libraries whose INFO lines are noise here (httpx logs every request URL).
+QUIET_LOGGERS = ("httpx", "httpcore", "azure.core.pipeline.policies.http_logging_policy")
+
+
 def configure_telemetry() -> bool:
     """Configure Azure Monitor once per worker; True when telemetry export is on."""
     global _configured
     if _configured:
         return True
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     connection_string = os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip()
     if not connection_string:
         return False

@@ -1,0 +1,88 @@
+"""`make demo`, second half: what the ATS made of the scenario, candidate by candidate.
+
+Reads the app's database (``DATABASE_URL`` from the environment or ``local.settings.json``),
+waits until the queue is drained, and prints each candidate's stage, review flag, AI screening
+band, assessments, documents and interviews/offers. Local demo data only: never point this at
+a database with real candidates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import psycopg
+from psycopg.rows import dict_row
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def database_url() -> str:
+    if url := os.environ.get("DATABASE_URL"):
+        return url
+    values = json.loads((ROOT / "local.settings.json").read_text()).get("Values", {})
+    return str(values["DATABASE_URL"])
+
+
+def wait_for_drain(conn: psycopg.Connection[dict[str, object]], seconds: float = 20) -> None:
+    deadline, last = time.monotonic() + seconds, -1
+    while time.monotonic() < deadline:
+        row = conn.execute(
+            "SELECT count(*) AS n FROM devhost.messages WHERE queue = 'portal-events'"
+        ).fetchone()
+        pending = int(row["n"]) if row else 0  # type: ignore[call-overload]
+        count_row = conn.execute("SELECT count(*) AS n FROM webhook_events").fetchone()
+        count = int(count_row["n"]) if count_row else 0  # type: ignore[call-overload]
+        if pending == 0 and count == last:
+            return
+        last = count
+        time.sleep(1)
+
+
+def main() -> int:
+    with psycopg.connect(database_url(), row_factory=dict_row, autocommit=True) as conn:
+        wait_for_drain(conn)
+        candidates = conn.execute(
+            "SELECT id, portal_candidate_id, first_name, stage, needs_review "
+            "FROM candidates ORDER BY created_at"
+        ).fetchall()
+        print(f"\nWhat the ATS holds ({len(candidates)} candidates):")
+        for cand in candidates:
+            flag = "  needs review" if cand["needs_review"] else ""
+            print(
+                f"  {cand['portal_candidate_id']}  {cand['first_name']:<12} stage={cand['stage']:<10}{flag}"
+            )
+            for a in conn.execute(
+                "SELECT assessment_type, status, score, max_score, band, recommendation, passed "
+                "FROM portal_assessments WHERE candidate_id = %s ORDER BY created_at",
+                (cand["id"],),
+            ):
+                if a["assessment_type"] == "ai_screening":
+                    print(
+                        f"      AI screening {a['score']} -> band {a['band']}, "
+                        f"portal says {a['recommendation']}"
+                    )
+                else:
+                    result = a["status"] if a["score"] is None else f"{a['score']}/{a['max_score']}"
+                    print(f"      {a['assessment_type']} {result} passed={a['passed']}")
+            for d in conn.execute(
+                "SELECT kind, size_bytes, status FROM candidate_documents WHERE candidate_id = %s",
+                (cand["id"],),
+            ):
+                print(f"      document {d['kind']} ({d['size_bytes']:,} bytes) {d['status']}")
+        summary = conn.execute(
+            "SELECT status, count(*) AS n FROM webhook_events GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        rejected = conn.execute("SELECT count(*) AS n FROM rejected_deliveries").fetchone()
+        print(
+            "\nEvents: "
+            + ", ".join(f"{r['n']} {r['status']}" for r in summary)
+            + f"; {rejected['n'] if rejected else 0} deliveries rejected"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
