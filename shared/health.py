@@ -3,9 +3,10 @@
 Every component is checked concurrently with a short timeout, so one hanging dependency cannot
 make the probe itself hang. The answer has one entry per component (``postgres``, ``redis``,
 ``blob``, ``queues``, ``portal``) with its state and latency. The app can accept webhooks when
-the queue transport works (a 202 means "durably queued") and PostgreSQL works (the processor and
-the rejected-delivery store need it); Redis, Blob Storage and the portal being down only degrade
-it: the receiver skips the Redis fast path, transfers and outbound calls wait and retry.
+the queue transport works: a 202 means "durably queued", and a valid event needs nothing else to
+be queued. PostgreSQL, Redis, Blob Storage and the portal being down only degrade it: events wait
+in the queue and apply when PostgreSQL returns, the receiver skips the Redis fast path, transfers
+and outbound calls wait and retry.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class Readiness(StrEnum):
 
 
 #: Components without which webhooks cannot be accepted; the rest only degrade.
-CRITICAL = frozenset({"postgres", "queues"})
+CRITICAL = frozenset({"queues"})
 
 
 @dataclass(frozen=True, slots=True)
