@@ -26,7 +26,7 @@ from shared.contract.signature import SignatureRejected
 from shared.db import transaction
 from shared.errors import DependencyUnavailable, FieldError, MessageTooLarge, ValidationFailed
 from shared.inbound.answers import Answer
-from shared.inbound.receiver import EVENT_TYPE, RECEIVED_AT, SOURCE, SignatureCheck, _safe_json, too_large
+from shared.inbound.receiver import EVENT_TYPE, RECEIVED_AT, SOURCE, SignatureCheck, payload_of, too_large
 from shared.inbound.rejections import Rejection, record_rejection_metrics, store_rejections
 from shared.messaging import PORTAL_EVENTS, MessageSender, OutboundMessage
 from shared.redis_store import ProcessedEvents, RedisUnavailable
@@ -147,7 +147,7 @@ class BulkImporter:
         except MalformedDelivery as exc:
             line.event_id, line.event_type = exc.event_id, exc.event_type
             line.status, line.errors = "invalid", exc.errors or (FieldError("", exc.detail),)
-            return self._line_rejection(line, 400, f"malformed:{exc.reason.value}", _safe_json(line.raw))
+            return self._line_rejection(line, 400, f"malformed:{exc.reason.value}", payload_of(line.raw))
         except ValidationFailed as exc:
             line.event_id = getattr(exc, "event_id", None)
             line.event_type = getattr(exc, "event_type", None)
@@ -157,7 +157,7 @@ class BulkImporter:
                 line,
                 422,
                 "consent_missing" if consent else "invalid_data",
-                None if consent else _safe_json(line.raw),
+                None if consent else payload_of(line.raw),
             )
         line.event_id, line.event_type = envelope.id, envelope.type
         return None

@@ -105,12 +105,14 @@ def too_large(headers: Mapping[str, str], body: bytes, limit: int) -> bool:
     return len(body) > limit
 
 
-def _safe_json(body: bytes) -> object | None:
+def payload_of(body: bytes) -> object:
+    """What ``rejected_deliveries.payload`` keeps: the JSON as sent, or the body as a JSON string
+    when it is not JSON (an operator still sees exactly what arrived)."""
     try:
         value: object = json.loads(body)
-        return value
     except (ValueError, UnicodeDecodeError):
-        return None
+        return body.decode("utf-8", errors="replace")
+    return value
 
 
 class WebhookReceiver:
@@ -165,7 +167,7 @@ class WebhookReceiver:
                     malformed.event_id or webhook_id,
                     malformed.event_type,
                     malformed.errors,
-                    _safe_json(body),
+                    payload_of(body),
                 ),
                 detail=str(malformed),
             )
@@ -178,7 +180,7 @@ class WebhookReceiver:
                     webhook_id,
                     getattr(invalid, "event_type", None),
                     invalid.errors,
-                    None if consent else _safe_json(body),
+                    None if consent else payload_of(body),
                 ),
                 detail=str(invalid),
             )

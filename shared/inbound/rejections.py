@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,17 @@ class Rejection:
     payload: Any = None  # parsed JSON, or None when it must not (or cannot) be kept
 
 
+_LOGGABLE_ID = re.compile(r"[A-Za-z0-9_:.\[\]-]{1,120}")
+
+
+def loggable_id(value: str | None) -> str:
+    """An id as it may appear in a log line: unverified headers may carry anything (newlines,
+    text), so only a plain identifier is written as it is."""
+    if value is None:
+        return "-"
+    return value if _LOGGABLE_ID.fullmatch(value) else "<not an identifier>"
+
+
 def record_rejection_metrics(rejection: Rejection, *, endpoint: str) -> None:
     metrics.increment(
         "deliveries_rejected", endpoint=endpoint, status=str(rejection.status_code), reason=rejection.reason
@@ -43,9 +55,9 @@ def record_rejection_metrics(rejection: Rejection, *, endpoint: str) -> None:
         endpoint,
         rejection.status_code,
         rejection.reason,
-        rejection.event_id,
-        rejection.event_type,
-        ",".join(error.field for error in rejection.errors) or "-",
+        loggable_id(rejection.event_id),
+        loggable_id(rejection.event_type),
+        ",".join(loggable_id(error.field) for error in rejection.errors) or "-",
     )
 
 

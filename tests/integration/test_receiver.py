@@ -120,9 +120,11 @@ async def test_malformed_deliveries_are_400_and_kept_for_an_operator(pipeline, m
     body_json = problem(answer)
     if field:
         assert field in [e["field"] for e in body_json["errors"]]
-    [stored] = pipeline.rows("SELECT status_code, reason, event_id FROM rejected_deliveries")
+    [stored] = pipeline.rows("SELECT status_code, reason, event_id, payload FROM rejected_deliveries")
     assert stored["status_code"] == 400
     assert stored["reason"].startswith("malformed")
+    # what arrived is kept: the JSON as sent, or the text when it is not JSON
+    assert stored["payload"] == (json.loads(body) if body.startswith(b'{"') else body.decode())
 
 
 async def test_status_disagreeing_with_type_is_400(pipeline):
@@ -273,3 +275,14 @@ async def test_logs_carry_no_personal_data_or_secrets(pipeline, caplog):
     ):
         assert needle not in text
     assert "delivery rejected" in caplog.text  # the rejections were logged, without values
+
+
+async def test_unverified_header_values_cannot_forge_log_lines(pipeline, caplog):
+    caplog.set_level(logging.INFO)
+    event = ev.profile_event(ev.candidate())
+    headers, body = ev.signed(new_secret(), event)
+    headers["webhook-id"] = "evt_1\nINFO forged: all good"
+    answer = await pipeline.runtime.receiver.receive(headers, body)
+    assert answer.status == 401
+    assert "forged" not in caplog.text
+    assert "<not an identifier>" in caplog.text
