@@ -131,3 +131,64 @@ async def test_health_and_readiness(running_app):
     assert degraded.status_code == 200
     assert degraded.json()["status"] == "degraded"
     assert degraded.json()["components"]["portal"]["state"] == "down"
+
+
+async def test_every_event_type_over_http_leaves_its_row(running_app):
+    app = running_app
+    base = app.portal.base_url
+    a, b, c = ev.candidate(), ev.candidate(), ev.candidate()
+    req_declined, req_cancelled, offer_declined = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    events = [
+        ev.profile_event(a),
+        ev.profile_event(b),
+        ev.profile_event(c),
+        ev.profile_event(
+            {**a, "headline": "Lead", "updated_at": ev.at(9)}, kind="candidate.updated", created=9
+        ),
+        ev.screening_event(a["id"], 45, "review", created=1),
+        ev.assessment_event(a["id"], 80, created=2),
+        ev.assessment_event(b["id"], failed=True, created=2),
+        ev.document_event(b["id"], portal=base, created=3),
+        ev.interview_event(a["id"], req_declined, "declined", created=4),
+        ev.interview_event(b["id"], req_cancelled, "scheduled", created=4),
+        ev.interview_event(b["id"], req_cancelled, "cancelled", created=5),
+        ev.offer_event(a["id"], offer_declined, "declined", created=6),
+        ev.withdrawn_event(c["id"], created=7),
+        ev.envelope("candidate.promoted", {"candidate": {"id": a["id"]}}, created=8),
+    ]
+    assert {e["type"] for e in events} >= {
+        "candidate.created",
+        "candidate.updated",
+        "candidate.withdrawn",
+        "screening.completed",
+        "assessment.completed",
+        "assessment.failed",
+        "document.uploaded",
+        "interview.scheduled",
+        "interview.declined",
+        "interview.cancelled",
+        "offer.declined",
+    }
+    for event in events:
+        assert (await post(app, event)).status_code == 202
+    await app.eventually(lambda: len(app.rows("SELECT 1 FROM webhook_events")) == len(events))
+    stages = {
+        r["portal_candidate_id"]: (r["stage"], r["needs_review"], r["headline"])
+        for r in app.rows(
+            "SELECT portal_candidate_id, stage, needs_review, profile->>'headline' AS headline FROM candidates"
+        )
+    }
+    assert stages == {
+        a["id"]: ("interview", True, "Lead"),  # review screening, passed assessment, declined answers
+        b["id"]: ("interview", True, "Analyst"),  # failed assessment, interview scheduled then cancelled
+        c["id"]: ("withdrawn", False, "Analyst"),
+    }
+    statuses = {str(r["id"]): r["status"] for r in app.rows("SELECT id, status FROM interviews")}
+    assert statuses == {req_declined: "declined", req_cancelled: "cancelled"}
+    assert app.rows("SELECT status FROM offers") == [{"status": "declined"}]
+    assert app.rows("SELECT status FROM candidate_documents") == [{"status": "pending"}]
+    outcomes = {
+        r["event_type"]: r["status"] for r in app.rows("SELECT event_type, status FROM webhook_events")
+    }
+    assert outcomes.pop("candidate.promoted") == "ignored"
+    assert set(outcomes.values()) == {"processed"}
