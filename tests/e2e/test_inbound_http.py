@@ -175,7 +175,8 @@ async def test_every_event_type_over_http_leaves_its_row(running_app):
     stages = {
         r["portal_candidate_id"]: (r["stage"], r["needs_review"], r["headline"])
         for r in app.rows(
-            "SELECT portal_candidate_id, stage, needs_review, profile->>'headline' AS headline FROM candidates"
+            "SELECT portal_candidate_id, stage, needs_review, profile->>'headline' AS headline "
+            "FROM candidates"
         )
     }
     assert stages == {
