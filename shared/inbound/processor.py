@@ -2,8 +2,9 @@
 
 One transaction per batch. Every event is recorded in ``webhook_events`` (UNIQUE ``event_id``:
 a repeat is a no-op) in the same transaction as its effects. Decisions are taken on rows locked
-for the batch (:mod:`shared.inbound.apply`); the statements are sent pipelined, which is what
-makes draining a backlog fast. Should PostgreSQL refuse a statement (a bug or a data problem no
+for the batch (:mod:`shared.inbound.apply`); the statements are merged into set-based ones per
+kind (:func:`shared.inbound.store.coalesce`) and sent pipelined with the activity log, which is
+what makes draining a backlog fast. Should PostgreSQL refuse a statement (a bug or a data problem no
 validation foresaw), the batch is rolled back and applied again with one savepoint per event, so
 the event at fault is marked ``failed`` with the reason and its batch-mates still apply.
 
@@ -125,7 +126,7 @@ class EventProcessor:
         try:
             known_events, known_candidates = await self._lookup(items)
             fetched = await self._fetch_missing(items, known_events, known_candidates)
-            await self._apply(items, fetched)
+            await self._apply(items, fetched, known_candidates)
         except (DependencyUnavailable, *_TRANSIENT_SQLSTATES) as exc:
             log.warning(
                 "batch of %d events hit a transient failure (%s); re-sending with backoff",
@@ -248,9 +249,9 @@ class EventProcessor:
                     raise result
         return fetched
 
-    async def _apply(self, items: list[_Item], fetched: dict[str, Profile]) -> None:
+    async def _apply(self, items: list[_Item], fetched: dict[str, Profile], known: set[str]) -> None:
         try:
-            await self._transaction(items, fetched, pipelined=True)
+            await self._transaction(items, fetched, known, pipelined=True)
         except psycopg.errors.Error as exc:
             if isinstance(exc, (psycopg.OperationalError, *_TRANSIENT_SQLSTATES)):
                 raise
@@ -258,9 +259,11 @@ class EventProcessor:
                 "PostgreSQL refused a statement of the batch (%s); applying event by event",
                 getattr(exc, "sqlstate", None),
             )
-            await self._transaction(items, fetched, pipelined=False)
+            await self._transaction(items, fetched, known, pipelined=False)
 
-    async def _transaction(self, items: list[_Item], fetched: dict[str, Profile], *, pipelined: bool) -> None:
+    async def _transaction(
+        self, items: list[_Item], fetched: dict[str, Profile], known: set[str], *, pipelined: bool
+    ) -> None:
         recordable = [item for item in items if not item.transient]
         if not recordable:
             return
@@ -279,7 +282,7 @@ class EventProcessor:
                 (item for item in recordable if item.outcome == "processed" and item.event is not None),
                 key=lambda item: (item.event.created_at, item.event_id),  # type: ignore[union-attr]
             )
-            state = await self._lock(conn, to_apply, fetched)
+            state = await self._lock(conn, to_apply, fetched, known)
             writes: list[apply.Statement] = []
             for item in to_apply:
                 assert item.event is not None
@@ -303,21 +306,31 @@ class EventProcessor:
                     await self._fail(
                         conn, item, f"PostgreSQL refused the event's effect (SQLSTATE {exc.sqlstate})"
                     )
-            if writes:
-                async with conn.pipeline():
-                    for sql, params in writes:
-                        await conn.execute(sql, params)
-            await _log_activity(conn, recordable)
+            if not pipelined:
+                await _log_activity(conn, recordable)
+                return
+            async with conn.pipeline():  # one round trip for the effects and the activity log
+                for sql, params in store.coalesce(writes):
+                    await conn.execute(sql, params)
+                await _log_activity(conn, recordable)
 
     async def _lock(
-        self, conn: psycopg.AsyncConnection[Any], to_apply: list[_Item], fetched: dict[str, Profile]
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        to_apply: list[_Item],
+        fetched: dict[str, Profile],
+        known: set[str],
     ) -> apply.BatchState:
+        # Candidates seen by _lookup exist (they are never deleted): inserting them would be a
+        # no-op ON CONFLICT, so their profiles are neither serialised nor sent.
         new_profiles: dict[str, tuple[Profile, str]] = {}
         for item in to_apply:
             assert item.event is not None
             assert item.event.change is not None
             change = item.event.change
             cid = change.portal_candidate_id
+            if cid in known:
+                continue
             if isinstance(change, Profile):
                 new_profiles.setdefault(cid, (change, item.event_id))
             elif cid in fetched:

@@ -1,7 +1,9 @@
 """SQL of the inbound flow: the statements the processor runs, nothing else.
 
 Kept apart from the decisions (``shared.inbound.apply``) so that each can be read on its own.
-Bulk statements use ``unnest`` over arrays: one round trip for a whole batch.
+Bulk statements use ``unnest`` over arrays: one round trip for a whole batch. Their arrays are
+sent in binary (``%b``): in text format psycopg escapes every element with a regular
+expression, which for a batch of JSON payloads cost more than the rest of the statement.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
 
 from shared.db import dumps_json
 from shared.inbound.changes import Profile
@@ -22,7 +25,7 @@ INSERT INTO webhook_events (event_type, event_id, payload, processed, status, at
                             received_at, processed_at)
 SELECT t.event_type, t.event_id, t.payload::jsonb, t.status <> 'failed', t.status, t.attempts,
        t.last_error, t.received_at, now()
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::int[], %s::text[], %s::timestamptz[])
+FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::int[], %b::text[], %b::timestamptz[])
      AS t(event_type, event_id, payload, status, attempts, last_error, received_at)
 ORDER BY t.event_id
 ON CONFLICT (event_id) DO NOTHING
@@ -42,8 +45,8 @@ INSERT INTO candidates (portal_candidate_id, first_name, last_name, email, phone
                         stage, profile, profile_updated_at)
 SELECT t.pid, t.first_name, t.last_name, t.email, t.phone, t.requisition_id, 'new', t.profile::jsonb,
        t.updated_at
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-            %s::timestamptz[])
+FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
+            %b::timestamptz[])
      AS t(pid, first_name, last_name, email, phone, requisition_id, profile, updated_at)
 ORDER BY t.pid
 ON CONFLICT (portal_candidate_id) DO NOTHING
@@ -105,7 +108,7 @@ ON CONFLICT (message_id) DO NOTHING
 INSERT_ACTIVITY = """
 INSERT INTO portal_activity_log (direction, operation, entity_id, outcome, error)
 SELECT 'inbound', t.operation, t.entity_id, t.outcome, t.error
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS t(operation, entity_id, outcome, error)
+FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[]) AS t(operation, entity_id, outcome, error)
 """
 
 
@@ -190,3 +193,93 @@ async def lock_offers(conn: AsyncConnection[Any], ids: Sequence[UUID]) -> dict[U
         return {}
     cursor = await conn.execute(LOCK_OFFERS, (list(ids),))
     return {row[0]: row[1] for row in await cursor.fetchall()}
+
+
+# --- set-based forms of the per-event statements (the pipelined path) -----------------------
+#
+# ``apply.decide`` speaks in single-row statements. On the pipelined path the processor hands
+# them to :func:`coalesce`, which turns every run of the frequent kinds into one statement over
+# arrays: fewer statements to encode, send, parse and execute, and the batch's final rows are
+# the same. Rows are inserted in the order the events were decided (``WITH ORDINALITY``), and
+# for the two ``UPDATE``s of ``candidates`` only the last one per candidate is kept: each sets
+# absolute values decided on the locked row, so the last one is what the sequence leaves.
+# Statements of other kinds (documents, interviews, offers) go as they are, after these; they
+# touch other tables, so the order between kinds does not change any row.
+
+BULK_UPDATE_PROFILES = """
+UPDATE candidates AS c
+SET first_name = t.first_name, last_name = t.last_name, email = t.email, phone = t.phone,
+    requisition_id = t.requisition_id, profile = t.profile::jsonb, profile_updated_at = t.updated_at,
+    updated_at = now()
+FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::timestamptz[],
+            %b::uuid[])
+     AS t(first_name, last_name, email, phone, requisition_id, profile, updated_at, id)
+WHERE c.id = t.id
+"""
+
+BULK_UPDATE_STAGES = """
+UPDATE candidates AS c SET stage = t.stage, needs_review = t.needs_review, updated_at = now()
+FROM unnest(%b::text[], %b::bool[], %b::uuid[]) AS t(stage, needs_review, id)
+WHERE c.id = t.id
+"""
+
+BULK_INSERT_HISTORY = """
+INSERT INTO candidate_stage_history (candidate_id, from_stage, to_stage, reason, source_event_id)
+SELECT t.candidate_id, t.from_stage, t.to_stage, t.reason, t.source_event_id
+FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::text[], %b::text[]) WITH ORDINALITY
+     AS t(candidate_id, from_stage, to_stage, reason, source_event_id, n)
+ORDER BY t.n
+"""
+
+BULK_INSERT_ASSESSMENTS = """
+INSERT INTO portal_assessments (candidate_id, assessment_type, status, score, max_score, passed,
+                                portal_assessment_id, completed_at, band, recommendation, details,
+                                source_event_id)
+SELECT t.candidate_id, t.assessment_type, t.status, t.score, t.max_score, t.passed,
+       t.portal_assessment_id, t.completed_at, t.band, t.recommendation, t.details::jsonb,
+       t.source_event_id
+FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::numeric[], %b::numeric[], %b::bool[], %b::text[],
+            %b::timestamptz[], %b::text[], %b::text[], %b::text[], %b::text[]) WITH ORDINALITY
+     AS t(candidate_id, assessment_type, status, score, max_score, passed, portal_assessment_id,
+          completed_at, band, recommendation, details, source_event_id, n)
+ORDER BY t.n
+ON CONFLICT (portal_assessment_id) DO NOTHING
+"""
+
+#: single-row statement -> (set-based statement, index of the candidate id when only the last
+#: statement per candidate counts, else None)
+_BULK: dict[str, tuple[str, int | None]] = {
+    UPDATE_PROFILE: (BULK_UPDATE_PROFILES, 7),
+    UPDATE_STAGE: (BULK_UPDATE_STAGES, 2),
+    INSERT_HISTORY: (BULK_INSERT_HISTORY, None),
+    INSERT_ASSESSMENT: (BULK_INSERT_ASSESSMENTS, None),
+}
+
+
+def _column_value(value: Any) -> Any:
+    return dumps_json(value.obj) if isinstance(value, Jsonb) else value
+
+
+def coalesce(statements: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The same effects as ``statements`` run in order, in as few statements as possible."""
+    grouped: dict[str, list[Sequence[Any]]] = {}
+    rest: list[tuple[str, Any]] = []
+    for sql, params in statements:
+        if sql in _BULK and isinstance(params, tuple):
+            grouped.setdefault(sql, []).append(params)
+        else:
+            rest.append((sql, params))
+    out: list[tuple[str, Any]] = []
+    for sql, rows in grouped.items():
+        bulk, key = _BULK[sql]
+        if key is not None:  # the last statement per candidate, in the order they came
+            rows = list({row[key]: row for row in rows}.values())
+        if len(rows) == 1:
+            out.append((sql, rows[0]))
+            continue
+        columns: list[list[Any]] = [[] for _ in rows[0]]
+        for row in rows:
+            for column, value in zip(columns, row, strict=True):
+                column.append(_column_value(value))
+        out.append((bulk, columns))
+    return out + rest
