@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from shared.circuit_breaker import CircuitBreaker
 from shared.errors import PortalRejected, PortalUnavailable
 from shared.secrets import PORTAL_API_KEY, SecretStore
 
@@ -34,13 +35,46 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 class PortalClient:
-    """Thin, typed calls; every call returns parsed JSON or raises an IntegrationError."""
+    """Thin, typed calls; every call returns parsed JSON or raises an IntegrationError.
 
-    def __init__(self, http: httpx.AsyncClient, secrets: SecretStore) -> None:
+    Calls go through the shared circuit breaker when one is given: while it is open no call is
+    made (:class:`~shared.errors.CircuitOpen`), transient failures count towards opening it, and
+    any other answer shows the portal is up and resets it.
+    """
+
+    def __init__(
+        self, http: httpx.AsyncClient, secrets: SecretStore, breaker: CircuitBreaker | None = None
+    ) -> None:
         self._http = http
         self._secrets = secrets
+        self._breaker = breaker
 
     async def _request(
+        self, method: str, path: str, *, json: Any = None, headers: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        if self._breaker is None:
+            return await self._call(method, path, json=json, headers=headers)
+        await self._breaker.before_call(self._probe)
+        try:
+            response = await self._call(method, path, json=json, headers=headers)
+        except PortalUnavailable:
+            await self._breaker.record_failure()
+            raise
+        except PortalRejected:
+            await self._breaker.record_success()
+            raise
+        await self._breaker.record_success()
+        return response
+
+    async def _probe(self) -> bool:
+        """The breaker's half-open probe: ``GET /v1/health`` answers 2xx."""
+        try:
+            await self._call("GET", "/v1/health")
+        except (PortalUnavailable, PortalRejected):
+            return False
+        return True
+
+    async def _call(
         self, method: str, path: str, *, json: Any = None, headers: Mapping[str, str] | None = None
     ) -> httpx.Response:
         api_key = await self._secrets.get(PORTAL_API_KEY)
@@ -80,4 +114,6 @@ class PortalClient:
         return candidate
 
     async def health(self) -> None:
-        await self._request("GET", "/v1/health")
+        """``GET /v1/health``, never through the breaker: readiness reports what is, not what the
+        breaker believes."""
+        await self._call("GET", "/v1/health")

@@ -19,6 +19,7 @@ from azure.storage.blob.aio import BlobServiceClient
 from psycopg_pool import AsyncConnectionPool
 
 from shared.alerts import Alerter
+from shared.circuit_breaker import CircuitBreaker
 from shared.db import create_pool
 from shared.inbound.bulk_import import BulkImporter
 from shared.inbound.processor import EventProcessor
@@ -77,7 +78,13 @@ class Runtime:
 
     @cached_property
     def portal(self) -> PortalClient:
-        return PortalClient(self.portal_http, self.secrets)
+        breaker = CircuitBreaker(
+            self.redis,
+            self.settings.redis_key_prefix,
+            failure_threshold=self.settings.circuit_failure_threshold,
+            cooldown_seconds=self.settings.circuit_cooldown_seconds,
+        )
+        return PortalClient(self.portal_http, self.secrets, breaker)
 
     @cached_property
     def alerter(self) -> Alerter:
