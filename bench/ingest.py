@@ -588,11 +588,9 @@ def _ratio(value: float, base: float) -> str:
 
 ACK_BOUND = (
     "   what bounds the app (py-spy profile, docs/benchmarks.md): its one event loop, busy {cpu:.2f} cores;\n"
-    "   per delivery the queue send is a transaction of three PostgreSQL round trips (BEGIN, the\n"
-    "   duplicate-detecting INSERT + NOTIFY, COMMIT; shared/messaging/pg_queue.py on a non-autocommit\n"
-    "   pool) where same-work sends one autocommit INSERT; on this VM each round trip costs about as\n"
-    "   much event-loop CPU as the whole contract validation. Then come the contract's pydantic\n"
-    "   models, one log line per invocation, and azure.functions request/response objects."
+    "   per delivery: the confirmed queue send (one autocommit INSERT + NOTIFY round trip, about half of\n"
+    "   the handler's time), the Redis fast path, the contract's full pydantic validation, devhost's HTTP\n"
+    "   parsing and one log line per invocation, and azure.functions request/response objects."
 )
 
 
