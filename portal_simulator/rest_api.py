@@ -127,6 +127,18 @@ async def get_candidate(request: Request) -> Response:
     return JSONResponse({"candidate": profile})
 
 
+def _refusal(simulator: Simulator, candidate_id: str, taken: object | None, id_name: str) -> Response | None:
+    """The answer to a request/offer the portal cannot take: unknown candidate (422), or its
+    ATS id already taken under another Idempotency-Key (409)."""
+    if candidate_id not in simulator.state.candidates:
+        return problem(
+            422, "Request body failed validation", errors=[field_error("candidate_id", "unknown candidate")]
+        )
+    if taken is not None:
+        return problem(409, f"{id_name} already taken", detail=f"another request used this {id_name}")
+    return None
+
+
 async def create_interview_request(request: Request) -> Response:
     simulator = _simulator(request)
     state = simulator.state
@@ -135,15 +147,12 @@ async def create_interview_request(request: Request) -> Response:
         body = parse_body(InterviewRequestBody, raw)
         if isinstance(body, Response):
             return body
-        if body.candidate_id not in state.candidates:
-            return problem(
-                422,
-                "Request body failed validation",
-                errors=[field_error("candidate_id", "unknown candidate")],
-            )
         request_id = str(body.request_id)
-        if state.interview_by_request_id(request_id) is not None:
-            return problem(409, "request_id already taken", detail="another request used this request_id")
+        refused = _refusal(
+            simulator, body.candidate_id, state.interview_by_request_id(request_id), "request_id"
+        )
+        if refused is not None:
+            return refused
         record = InterviewRequest(
             id=simulator.ids.new(ids.INTERVIEW_REQUEST),
             request_id=request_id,
@@ -167,15 +176,10 @@ async def create_offer(request: Request) -> Response:
         body = parse_body(OfferBody, raw)
         if isinstance(body, Response):
             return body
-        if body.candidate_id not in state.candidates:
-            return problem(
-                422,
-                "Request body failed validation",
-                errors=[field_error("candidate_id", "unknown candidate")],
-            )
         offer_id = str(body.offer_id)
-        if state.offer_by_offer_id(offer_id) is not None:
-            return problem(409, "offer_id already taken", detail="another request used this offer_id")
+        refused = _refusal(simulator, body.candidate_id, state.offer_by_offer_id(offer_id), "offer_id")
+        if refused is not None:
+            return refused
         record = Offer(
             id=simulator.ids.new(ids.OFFER),
             offer_id=offer_id,

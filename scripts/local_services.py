@@ -63,22 +63,33 @@ def _host_port(url: str, default_port: int) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or default_port
 
 
+def named_service(setting: str, service: str, default_port: int, how_to_start: str) -> str | None:
+    """The URL the environment names for a service, checked to answer; None when not named."""
+    named = os.environ.get(setting)
+    if not named:
+        return None
+    host, port = _host_port(named, default_port)
+    if not answers(host, port):
+        fail(
+            f"{setting} names {service} at {host}:{port}, which does not answer. Start it (e.g. "
+            f"{how_to_start}), or unset {setting} to use or start one on 127.0.0.1:{default_port}."
+        )
+    return named
+
+
 # --- PostgreSQL ---------------------------------------------------------------------------
 
 
 def ensure_postgres() -> str:
     """Return an admin URL (database ``postgres``) of a server that answers."""
-    named = os.environ.get("DATABASE_URL")
+    named = named_service(
+        "DATABASE_URL",
+        "PostgreSQL",
+        PG_PORT,
+        "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+    )
     if named:
-        host, port = _host_port(named, PG_PORT)
-        if not answers(host, port):
-            fail(
-                f"DATABASE_URL names PostgreSQL at {host}:{port}, which does not answer. Start it "
-                "(e.g. pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start), "
-                "or unset DATABASE_URL to use or start one on 127.0.0.1:5432."
-            )
-        parts = urlsplit(named)
-        return parts._replace(path="/postgres").geturl()
+        return urlsplit(named)._replace(path="/postgres").geturl()
     if answers("127.0.0.1", PG_PORT):
         say(f"PostgreSQL: using the server on 127.0.0.1:{PG_PORT}")
         return f"postgresql://postgres@127.0.0.1:{PG_PORT}/postgres"
@@ -163,15 +174,10 @@ def ensure_database(admin_url: str, name: str) -> str:
 
 
 def ensure_redis() -> str:
-    named = os.environ.get("REDIS_URL")
+    named = named_service(
+        "REDIS_URL", "Redis", REDIS_PORT, "redis-server --daemonize yes --port 6379 --save ''"
+    )
     if named:
-        host, port = _host_port(named, REDIS_PORT)
-        if not answers(host, port):
-            fail(
-                f"REDIS_URL names Redis at {host}:{port}, which does not answer. Start it (e.g. "
-                "redis-server --daemonize yes --port 6379 --save ''), or unset REDIS_URL to use or "
-                "start one on 127.0.0.1:6379."
-            )
         return named
     if answers("127.0.0.1", REDIS_PORT):
         say(f"Redis: using the server on 127.0.0.1:{REDIS_PORT}")
