@@ -25,6 +25,7 @@ class Profile:
     requisition_id: str
     updated_at: datetime
     document: dict[str, Any]  # the whole candidate object as sent, kept in ``candidates.profile``
+    ats_candidate_id: UUID | None = None  # the ATS's own id, when the ATS created the candidate
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,16 +40,20 @@ UPDATE webhook_events SET status = 'failed', processed = false, last_error = %s 
 
 KNOWN_CANDIDATES = "SELECT portal_candidate_id FROM candidates WHERE portal_candidate_id = ANY(%s)"
 
+# A profile that names its ATS id (``ats_candidate_id``: the ATS created this candidate) keeps
+# it as ``candidates.id``, unless another candidate holds that id already.
 INSERT_NEW_CANDIDATES = """
-INSERT INTO candidates (portal_candidate_id, first_name, last_name, email, phone, requisition_id,
+INSERT INTO candidates (id, portal_candidate_id, first_name, last_name, email, phone, requisition_id,
                         stage, profile, profile_updated_at)
-SELECT t.pid, t.first_name, t.last_name, t.email, t.phone, t.requisition_id, 'new', t.profile::jsonb,
+SELECT CASE WHEN t.ats_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM candidates c WHERE c.id = t.ats_id)
+            THEN t.ats_id ELSE gen_random_uuid() END,
+       t.pid, t.first_name, t.last_name, t.email, t.phone, t.requisition_id, 'new', t.profile::jsonb,
        t.updated_at
-FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
-            %b::timestamptz[])
-     AS t(pid, first_name, last_name, email, phone, requisition_id, profile, updated_at)
+FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
+            %b::text[], %b::timestamptz[])
+     AS t(ats_id, pid, first_name, last_name, email, phone, requisition_id, profile, updated_at)
 ORDER BY t.pid
-ON CONFLICT (portal_candidate_id) DO NOTHING
+ON CONFLICT DO NOTHING
 RETURNING id, portal_candidate_id
 """
 
@@ -132,9 +136,10 @@ async def insert_new_candidates(conn: AsyncConnection[Any], profiles: Sequence[P
     """Insert candidates not yet held (stage ``new``); return the ids of those this call created."""
     if not profiles:
         return {}
-    columns: list[list[Any]] = [[], [], [], [], [], [], [], []]
+    columns: list[list[Any]] = [[], [], [], [], [], [], [], [], []]
     for p in profiles:
         values = (
+            p.ats_candidate_id,
             p.portal_candidate_id,
             p.first_name,
             p.last_name,

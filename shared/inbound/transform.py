@@ -44,6 +44,7 @@ def profile(data: Mapping[str, Any]) -> Profile:
         requisition_id=c["requisition_id"],
         updated_at=_time(c["updated_at"]),
         document=dict(c),
+        ats_candidate_id=UUID(c["ats_candidate_id"]) if c.get("ats_candidate_id") else None,
     )
 
 

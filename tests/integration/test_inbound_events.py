@@ -276,3 +276,12 @@ async def test_stage_rules_from_settings_change_the_outcome_without_code(
         assert bands == {60: "moderate", 45: "weak"}
     finally:
         await pipe.close()
+
+
+async def test_a_profile_naming_its_ats_id_keeps_it_unless_taken(pipeline):
+    ats_id = str(uuid.uuid4())
+    first, second = ev.candidate(ats_candidate_id=ats_id), ev.candidate(ats_candidate_id=ats_id)
+    await deliver(pipeline, ev.profile_event(first))
+    await deliver(pipeline, ev.profile_event(second))
+    assert str(pipeline.candidate(first["id"])["id"]) == ats_id
+    assert str(pipeline.candidate(second["id"])["id"]) != ats_id  # another candidate holds it
