@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -74,21 +75,37 @@ async def portal(api_key, webhook_secret) -> AsyncIterator[RunningSimulator]:
 
 
 @pytest.fixture
-async def running_app(
-    app_environ, portal, webhook_secret, database_url, monkeypatch
-) -> AsyncIterator[RunningApp]:
-    environ = {**app_environ, "PORTAL_BASE_URL": portal.base_url}
-    for key, value in environ.items():
-        monkeypatch.setenv(key, value)
-    await close_runtime()
-    options = HostOptions(
-        script_root=ROOT, port=0, shutdown_grace=5.0, poll_interval=0.2, lock_duration=timedelta(seconds=30)
-    )
-    host = Host.from_app(options, fresh_app(), os.environ)
-    await host.start()
-    assert host.http is not None
-    base_url = f"http://127.0.0.1:{host.http.port}"
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-        yield RunningApp(base_url, http, host, database_url, portal, webhook_secret)
-    await host.stop()
-    await close_runtime()
+def start_app(app_environ, portal, webhook_secret, database_url, monkeypatch):
+    """Start the app under devhost with these setting overrides (one app per test)."""
+
+    @asynccontextmanager
+    async def start(**overrides: str) -> AsyncIterator[RunningApp]:
+        environ = {**app_environ, "PORTAL_BASE_URL": portal.base_url, **overrides}
+        for key, value in environ.items():
+            monkeypatch.setenv(key, value)
+        await close_runtime()
+        options = HostOptions(
+            script_root=ROOT,
+            port=0,
+            shutdown_grace=5.0,
+            poll_interval=0.2,
+            lock_duration=timedelta(seconds=30),
+        )
+        host = Host.from_app(options, fresh_app(), os.environ)
+        await host.start()
+        assert host.http is not None
+        base_url = f"http://127.0.0.1:{host.http.port}"
+        try:
+            async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+                yield RunningApp(base_url, http, host, database_url, portal, webhook_secret)
+        finally:
+            await host.stop()
+            await close_runtime()
+
+    return start
+
+
+@pytest.fixture
+async def running_app(start_app) -> AsyncIterator[RunningApp]:
+    async with start_app() as app:
+        yield app

@@ -193,3 +193,38 @@ async def test_every_event_type_over_http_leaves_its_row(running_app):
     }
     assert outcomes.pop("candidate.promoted") == "ignored"
     assert set(outcomes.values()) == {"processed"}
+
+
+async def test_database_cut_off_under_devhost_events_wait_and_apply_when_it_returns(start_app, database_url):
+    from urllib.parse import urlsplit, urlunsplit
+
+    from tests.support.tcp_proxy import TcpProxy
+
+    parts = urlsplit(database_url)
+    proxy = await TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432).start()
+    proxied = urlunsplit((parts.scheme, f"{parts.username}@127.0.0.1:{proxy.port}", parts.path, "", ""))
+    try:
+        # the app's database goes through the proxy; the queues (their own setting) do not
+        async with start_app(DATABASE_URL=proxied) as app:
+            cands = [ev.candidate() for _ in range(3)]
+            for cand in cands:
+                assert (await post(app, ev.profile_event(cand))).status_code == 202
+            await app.eventually(lambda: len(app.rows("SELECT 1 FROM candidates")) == 3)
+            proxy.cut()
+            screenings = [ev.screening_event(c["id"], 90) for c in cands]
+            for event in screenings:
+                assert (await post(app, event)).status_code == 202  # accepted while the database is away
+            await app.eventually(
+                lambda: app.rows(
+                    "SELECT 1 FROM devhost.messages WHERE queue = 'portal-events' AND message_id LIKE '%%:r%%'"
+                )
+            )
+            assert app.rows("SELECT 1 FROM portal_assessments") == []
+            proxy.restore()
+            await app.eventually(
+                lambda: len(app.rows("SELECT 1 FROM candidates WHERE stage = 'assessment'")) == 3, timeout=30
+            )
+            assert len(app.rows("SELECT 1 FROM portal_assessments")) == 3
+            assert app.rows("SELECT 1 FROM devhost.messages WHERE queue LIKE '%%deadletter%%'") == []
+    finally:
+        await proxy.close()
