@@ -216,7 +216,8 @@ async def test_database_cut_off_under_devhost_events_wait_and_apply_when_it_retu
                 assert (await post(app, event)).status_code == 202  # accepted while the database is away
             await app.eventually(
                 lambda: app.rows(
-                    "SELECT 1 FROM devhost.messages WHERE queue = 'portal-events' AND message_id LIKE '%%:r%%'"
+                    "SELECT 1 FROM devhost.messages "
+                    "WHERE queue = 'portal-events' AND message_id LIKE '%%:r%%'"
                 )
             )
             assert app.rows("SELECT 1 FROM portal_assessments") == []
