@@ -283,36 +283,53 @@ class EventProcessor:
                 key=lambda item: (item.event.created_at, item.event_id),  # type: ignore[union-attr]
             )
             state = await self._lock(conn, to_apply, fetched, known)
-            writes: list[apply.Statement] = []
-            for item in to_apply:
-                assert item.event is not None
-                if pipelined:
-                    try:
-                        writes.extend(apply.decide(item.event, state, self._rules))
-                    except apply.UnknownCandidate:
-                        await self._fail(conn, item, "candidate unknown to the ATS and not fetched")
-                    continue
-                snapshot = _snapshot(state, item.event)
-                try:
-                    async with conn.transaction():
-                        for sql, params in apply.decide(item.event, state, self._rules):
-                            await conn.execute(sql, params)
-                except apply.UnknownCandidate:
-                    await self._fail(conn, item, "candidate unknown to the ATS and not fetched")
-                except psycopg.errors.Error as exc:
-                    if isinstance(exc, (psycopg.OperationalError, *_TRANSIENT_SQLSTATES)):
-                        raise
-                    _restore(state, item.event, snapshot)
-                    await self._fail(
-                        conn, item, f"PostgreSQL refused the event's effect (SQLSTATE {exc.sqlstate})"
-                    )
-            if not pipelined:
+            if pipelined:
+                await self._apply_pipelined(conn, to_apply, state, recordable)
+            else:
+                await self._apply_each(conn, to_apply, state)
                 await _log_activity(conn, recordable)
-                return
-            async with conn.pipeline():  # one round trip for the effects and the activity log
-                for sql, params in store.coalesce(writes):
-                    await conn.execute(sql, params)
-                await _log_activity(conn, recordable)
+
+    async def _apply_pipelined(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        to_apply: list[_Item],
+        state: apply.BatchState,
+        recordable: list[_Item],
+    ) -> None:
+        """Decide every event, then send the merged statements and the activity log in one
+        pipeline (the fast path)."""
+        writes: list[apply.Statement] = []
+        for item in to_apply:
+            assert item.event is not None
+            try:
+                writes.extend(apply.decide(item.event, state, self._rules))
+            except apply.UnknownCandidate:
+                await self._fail(conn, item, "candidate unknown to the ATS and not fetched")
+        async with conn.pipeline():
+            for sql, params in store.coalesce(writes):
+                await conn.execute(sql, params)
+            await _log_activity(conn, recordable)
+
+    async def _apply_each(
+        self, conn: psycopg.AsyncConnection[Any], to_apply: list[_Item], state: apply.BatchState
+    ) -> None:
+        """One savepoint per event: an event PostgreSQL refuses fails alone (the slow path)."""
+        for item in to_apply:
+            assert item.event is not None
+            snapshot = _snapshot(state, item.event)
+            try:
+                async with conn.transaction():
+                    for sql, params in apply.decide(item.event, state, self._rules):
+                        await conn.execute(sql, params)
+            except apply.UnknownCandidate:
+                await self._fail(conn, item, "candidate unknown to the ATS and not fetched")
+            except psycopg.errors.Error as exc:
+                if isinstance(exc, (psycopg.OperationalError, *_TRANSIENT_SQLSTATES)):
+                    raise
+                _restore(state, item.event, snapshot)
+                await self._fail(
+                    conn, item, f"PostgreSQL refused the event's effect (SQLSTATE {exc.sqlstate})"
+                )
 
     async def _lock(
         self,
