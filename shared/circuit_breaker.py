@@ -112,10 +112,3 @@ class CircuitBreaker:
 
     def _open_until(self) -> str:
         return repr(self._clock() + self._cooldown)
-
-    async def is_open(self) -> bool:
-        try:
-            raw = await self._client.hget(self._key, "open_until")
-        except (RedisError, OSError):
-            return False
-        return raw is not None and self._clock() < float(raw)

@@ -14,7 +14,6 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import psycopg
-from psycopg.rows import dict_row
 from psycopg.types.json import set_json_dumps
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -70,14 +69,4 @@ async def transaction(pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncC
         raise DependencyUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}") from exc
 
 
-@asynccontextmanager
-async def connection(pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncConnection]:
-    """A pooled connection (autocommit off); psycopg availability errors are translated."""
-    try:
-        async with pool.connection() as conn:
-            yield conn
-    except _UNAVAILABLE as exc:
-        raise DependencyUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}") from exc
-
-
-__all__ = ["connection", "create_pool", "dict_row", "transaction"]
+__all__ = ["create_pool", "dumps_json", "transaction"]

@@ -19,7 +19,6 @@ from shared.contract.events import AssessmentStatus, EventType, Recommendation
 from shared.inbound import store
 from shared.inbound.changes import (
     Assessment,
-    Change,
     DocumentUpload,
     InboundEvent,
     InterviewAnswer,
@@ -60,10 +59,6 @@ class BatchState:
 
 class UnknownCandidate(LookupError):
     """The event's candidate is neither held nor fetchable: the event cannot apply."""
-
-
-def candidate_id_of(change: Change) -> str:
-    return change.portal_candidate_id
 
 
 def decide(event: InboundEvent, state: BatchState, rules: ScoringRules) -> list[Statement]:

@@ -186,8 +186,7 @@ class EventProcessor:
         )
         async with transaction(self._db) as conn:
             cursor = await conn.execute(
-                "SELECT 'e', event_id FROM webhook_events WHERE event_id = ANY(%s) UNION ALL "
-                "SELECT 'c', portal_candidate_id FROM candidates WHERE portal_candidate_id = ANY(%s)",
+                store.LOOKUP,
                 (event_ids, candidate_ids),
             )
             rows = await cursor.fetchall()

@@ -32,13 +32,17 @@ ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
 """
 
-EXISTING_EVENTS = "SELECT event_id FROM webhook_events WHERE event_id = ANY(%s)"
 
 MARK_FAILED = """
 UPDATE webhook_events SET status = 'failed', processed = false, last_error = %s WHERE event_id = %s
 """
 
-KNOWN_CANDIDATES = "SELECT portal_candidate_id FROM candidates WHERE portal_candidate_id = ANY(%s)"
+# Event ids already recorded ('e') and candidates already held ('c'), in one round trip.
+LOOKUP = """
+SELECT 'e', event_id FROM webhook_events WHERE event_id = ANY(%s)
+UNION ALL
+SELECT 'c', portal_candidate_id FROM candidates WHERE portal_candidate_id = ANY(%s)
+"""
 
 # A profile that names its ATS id (``ats_candidate_id``: the ATS created this candidate) keeps
 # it as ``candidates.id``, unless another candidate holds that id already.

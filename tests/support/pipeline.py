@@ -6,7 +6,6 @@ receiver and drain ``portal-events`` into the processor deterministically, batch
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -75,7 +74,3 @@ class Pipeline:
     async def close(self) -> None:
         await self.queue_pool.close()
         await self.runtime.close()
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, default=str)
