@@ -23,6 +23,7 @@ from croniter import croniter
 
 from devhost.host_config import parse_timespan
 from devhost.resolve import resolve_binding
+from devhost.worker_rules import refusals
 from shared.errors import ConfigurationError
 
 ArgKind = Literal["message", "str", "bytes"]
@@ -175,5 +176,18 @@ def _build(function: Any, environ: Mapping[str, str]) -> Discovered:
 
 
 def discover(app: Any, environ: Mapping[str, str]) -> list[Discovered]:
-    """Every function of ``app`` with its resolved trigger; calls ``get_functions()`` once."""
-    return [_build(function, environ) for function in app.get_functions()]
+    """Every function of ``app`` with its resolved trigger; calls ``get_functions()`` once.
+
+    First every function goes through the Azure Python worker's load-time rules
+    (:mod:`devhost.worker_rules`): what Azure would refuse, devhost refuses too, quoting the
+    worker, since on Azure one such function keeps every function of the app from loading.
+    """
+    functions = app.get_functions()
+    refused = refusals(functions)
+    if refused:
+        listed = "\n".join(f"  {refusal}" for refusal in refused)
+        raise ConfigurationError(
+            "Azure's Python worker would not load this app (on Azure, no function of it would run; "
+            f"devhost refuses it too):\n{listed}"
+        )
+    return [_build(function, environ) for function in functions]

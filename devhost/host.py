@@ -33,6 +33,7 @@ from shared.messaging.pg_listen import QueueWakeups
 from shared.messaging.pg_pool import POSTGRES_SCHEMES, QueuePool
 from shared.messaging.pg_queue import DUPLICATE_WINDOW
 from shared.messaging.pg_receiver import PgQueueReceiver
+from shared.runtime import close_runtime
 
 log = logging.getLogger("devhost")
 
@@ -190,6 +191,9 @@ class Host:
         if self.http is not None:
             stopping.append(self.http.stop(grace))
         await asyncio.gather(*stopping)
+        # The app's pools and clients live on this loop: close them before it ends, as a worker
+        # process exiting would, so that a stop leaves no "Unclosed client session" behind.
+        await close_runtime()
         for pool, wakeups in self._pools.values():
             await wakeups.stop()
             await pool.close()

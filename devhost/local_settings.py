@@ -13,11 +13,14 @@ from collections.abc import MutableMapping
 from pathlib import Path
 
 from shared.errors import ConfigurationError
+from shared.settings import is_set
 
 
 def load_local_settings(path: Path, environ: MutableMapping[str, str] | None = None) -> list[str]:
     """Copy the file's ``Values`` into ``environ`` where unset; return the names it set.
 
+    An empty value on either side means "not set" (DESIGN.md): an empty variable in the
+    environment does not hide the file's value, and an empty value in the file sets nothing.
     A missing file sets nothing. A file that is not valid JSON, or whose ``Values`` is not an
     object of scalars, is a :class:`ConfigurationError` naming the file.
     """
@@ -35,7 +38,7 @@ def load_local_settings(path: Path, environ: MutableMapping[str, str] | None = N
     for name, value in values.items():
         if isinstance(value, dict | list):
             raise ConfigurationError(f"{path}: Values.{name} must be a string, number or boolean")
-        if name in target or value is None:
+        if value is None or not is_set(str(value)) or is_set(target.get(name)):
             continue
         target[name] = str(value).lower() if isinstance(value, bool) else str(value)
         applied.append(name)

@@ -6,6 +6,7 @@ with a backoff); what it does raise is a bug, which the host abandons and finall
 """
 
 import logging
+import typing
 
 import azure.functions as func
 
@@ -31,7 +32,11 @@ def _queued(message: func.ServiceBusMessage) -> QueuedMessage:
 @bp.service_bus_queue_trigger(
     arg_name="messages", queue_name="portal-events", connection="ServiceBusConnection", cardinality="many"
 )
-async def process_portal_events(messages: list[func.ServiceBusMessage]) -> None:
+async def process_portal_events(
+    # typing.List, not list[...]: the Azure Functions Python worker refuses a PEP 585 alias as
+    # "invalid non-type annotation" and then loads no function of the app (DESIGN.md).
+    messages: typing.List[func.ServiceBusMessage],  # noqa: UP006
+) -> None:
     runtime = await get_runtime()
     await runtime.processor.process([_queued(message) for message in messages])
 

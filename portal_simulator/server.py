@@ -53,4 +53,8 @@ def serve_forever(simulator: Simulator, *, log_level: str = "info") -> None:
         simulator.state.public_url,
         config.ats_url,
     )
-    make_server(simulator, log_level=log_level).run(sockets=[sock])
+    try:
+        make_server(simulator, log_level=log_level).run(sockets=[sock])
+    except KeyboardInterrupt:
+        # uvicorn has already shut down gracefully and re-raises the signal: a stop, not a crash.
+        logging.getLogger("portal_simulator").info("portal simulator stopped")

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def database_url() -> str:
-    if url := os.environ.get("DATABASE_URL"):
+    if url := os.environ.get("DATABASE_URL", "").strip():
         return url
     values = json.loads((ROOT / "local.settings.json").read_text()).get("Values", {})
     return str(values["DATABASE_URL"])

@@ -65,7 +65,7 @@ def _host_port(url: str, default_port: int) -> tuple[str, int]:
 
 def named_service(setting: str, service: str, default_port: int, how_to_start: str) -> str | None:
     """The URL the environment names for a service, checked to answer; None when not named."""
-    named = os.environ.get(setting)
+    named = os.environ.get(setting, "").strip()
     if not named:
         return None
     host, port = _host_port(named, default_port)
@@ -267,6 +267,9 @@ def ensure_azurite() -> str:
     return AZURITE_CONNECTION_STRING
 
 
+_RUN_SETTINGS = ("DATABASE_URL", "AzureWebJobsStorage", "DocumentsStorage", "ServiceBusConnection")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Find or start PostgreSQL, Redis and Azurite.")
     parser.add_argument("purpose", choices=["run", "test"])
@@ -282,14 +285,16 @@ def main(argv: list[str] | None = None) -> int:
             "TEST_AZURITE_BLOB_PORT": str(AZURITE_PORT),
         }
     else:
-        database_url = os.environ.get("DATABASE_URL") or ensure_database(admin_url, APP_DATABASE)
+        # Empty means unset (DESIGN.md), here as everywhere else.
+        named = {name: os.environ.get(name, "").strip() for name in _RUN_SETTINGS}
+        database_url = named["DATABASE_URL"] or ensure_database(admin_url, APP_DATABASE)
         lines = {
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
-            "AzureWebJobsStorage": os.environ.get("AzureWebJobsStorage", storage),
-            "DocumentsStorage": os.environ.get("DocumentsStorage", storage),
+            "AzureWebJobsStorage": named["AzureWebJobsStorage"] or storage,
+            "DocumentsStorage": named["DocumentsStorage"] or storage,
         }
-        if not os.environ.get("ServiceBusConnection"):
+        if not named["ServiceBusConnection"]:
             lines["ServiceBusConnection"] = database_url
     args.env_file.parent.mkdir(parents=True, exist_ok=True)
     args.env_file.write_text("".join(f"export {k}='{v}'\n" for k, v in lines.items()), encoding="utf-8")

@@ -17,18 +17,20 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from shared.settings import is_set
+
 ROOT = Path(__file__).resolve().parent.parent
 SIMULATOR_URL = "http://127.0.0.1:7072"
 APP_URL = "http://127.0.0.1:7071"
 
 
 def settings() -> dict[str, str]:
-    values: dict[str, str] = {}
+    """The environment over ``local.settings.json``, empty values meaning unset on both sides."""
     local = ROOT / "local.settings.json"
-    if local.exists():
-        values.update({k: str(v) for k, v in json.loads(local.read_text()).get("Values", {}).items()})
-    values.update(os.environ)
-    return values
+    file_values = json.loads(local.read_text()).get("Values", {}) if local.exists() else {}
+    merged = {name: str(value) for name, value in file_values.items() if is_set(str(value))}
+    merged.update({name: value for name, value in os.environ.items() if is_set(value)})
+    return merged
 
 
 def wait_http(url: str, seconds: float) -> int | None:
@@ -42,6 +44,10 @@ def wait_http(url: str, seconds: float) -> int | None:
         except OSError:
             time.sleep(0.3)
     return None
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main() -> int:
@@ -89,6 +95,8 @@ def main() -> int:
         "  stop:         Ctrl-C\n",
         flush=True,
     )
+    # SIGTERM (a supervisor, `timeout`, a test) stops everything as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         while all(child.poll() is None for child in children):
             time.sleep(0.5)

@@ -53,7 +53,8 @@ async def create_pool(
         timeout=5.0,
         max_idle=300,
         check=AsyncConnectionPool.check_connection,
-        kwargs={"autocommit": False, "connect_timeout": 3},
+        # application_name lets an operator (and the tests) see whose connections these are.
+        kwargs={"autocommit": False, "connect_timeout": 3, "application_name": f"portal-integration:{name}"},
     )
     await pool.open(wait=False)
     return pool

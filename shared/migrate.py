@@ -117,13 +117,15 @@ def _database_url_from_settings() -> str:
     import json
     import os
 
-    if url := os.environ.get("DATABASE_URL"):
+    from shared.settings import setting
+
+    if url := setting(os.environ, "DATABASE_URL"):
         return url
     local = Path("local.settings.json")
     if local.exists():
         values = json.loads(local.read_text(encoding="utf-8")).get("Values", {})
-        if url := values.get("DATABASE_URL"):
-            return str(url)
+        if url := setting({k: str(v) for k, v in values.items()}, "DATABASE_URL"):
+            return url
     raise SystemExit("migrate: DATABASE_URL is not set (environment or local.settings.json Values)")
 
 

@@ -8,6 +8,7 @@ Tests build their own :class:`Runtime` from a settings mapping with :meth:`Runti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 from shared.alerts import Alerter
 from shared.circuit_breaker import CircuitBreaker
 from shared.db import create_pool
+from shared.errors import ConfigurationError
 from shared.inbound.bulk_import import BulkImporter
 from shared.inbound.processor import EventProcessor
 from shared.inbound.receiver import WebhookReceiver
@@ -37,7 +39,14 @@ log = logging.getLogger(__name__)
 def create_blob_service(settings: Settings) -> BlobServiceClient:
     """Connection string locally (Azurite); ``DocumentsStorage__serviceUri`` + identity in Azure."""
     if settings.documents_storage:
-        return BlobServiceClient.from_connection_string(settings.documents_storage)
+        try:
+            return BlobServiceClient.from_connection_string(settings.documents_storage)
+        except ValueError:
+            # The SDK's message may quote the connection string; name the setting instead.
+            raise ConfigurationError(
+                "DocumentsStorage: the Azure Storage SDK cannot use this connection string "
+                "(check BlobEndpoint/AccountName and the key or SAS)"
+            ) from None
     from azure.identity.aio import DefaultAzureCredential
 
     assert settings.documents_storage_service_uri is not None  # guaranteed by Settings validation
@@ -59,22 +68,41 @@ class Runtime:
 
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
-        redis_client = create_redis(settings.redis_url)
-        return cls(
-            settings=settings,
-            db=await create_pool(settings.database_url),
-            redis=redis_client,
-            processed=ProcessedEvents(redis_client, settings.redis_key_prefix),
-            sender=await create_message_sender(settings),
-            secrets=create_secret_store(settings),
-            blobs=create_blob_service(settings),
-            portal_http=httpx.AsyncClient(
+        """Build every adapter; if one fails half-way, close those already built and re-raise.
+
+        Without that, a worker whose later adapter cannot be built (a malformed connection
+        string, a credential that cannot be created) would leak a PostgreSQL pool on every
+        request that tries to start it again.
+        """
+        async with contextlib.AsyncExitStack() as opened:
+            db = await create_pool(settings.database_url)
+            opened.push_async_callback(db.close)
+            redis_client = create_redis(settings.redis_url)
+            opened.push_async_callback(redis_client.aclose)
+            sender = await create_message_sender(settings)
+            opened.push_async_callback(sender.close)
+            secrets = create_secret_store(settings)
+            opened.push_async_callback(secrets.close)
+            blobs = create_blob_service(settings)
+            opened.push_async_callback(blobs.close)
+            portal_http = httpx.AsyncClient(
                 base_url=settings.portal_base_url,
                 timeout=httpx.Timeout(settings.portal_timeout_seconds),
                 follow_redirects=False,
                 limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
-            ),
-        )
+            )
+            runtime = cls(
+                settings=settings,
+                db=db,
+                redis=redis_client,
+                processed=ProcessedEvents(redis_client, settings.redis_key_prefix),
+                sender=sender,
+                secrets=secrets,
+                blobs=blobs,
+                portal_http=portal_http,
+            )
+            opened.pop_all()  # built: from now on Runtime.close owns them
+        return runtime
 
     @cached_property
     def portal(self) -> PortalClient:

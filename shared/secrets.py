@@ -10,6 +10,7 @@ source of the tests' own.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ PORTAL_WEBHOOK_SECRETS = "portal-webhook-secrets"
 SECRET_NAMES = (PORTAL_API_KEY, PORTAL_WEBHOOK_SECRETS)
 
 Clock = Callable[[], float]
+
+log = logging.getLogger(__name__)
 
 
 class SecretSource(Protocol):
@@ -129,7 +132,15 @@ class _Cached:
 
 
 class SecretStore:
-    """Caches secrets for ``ttl_seconds``; :meth:`refresh` is rate-limited per secret."""
+    """Caches secrets for ``ttl_seconds``; :meth:`refresh` is rate-limited per secret.
+
+    Concurrent callers that find a value expired wait on one lock and re-check the cache inside
+    it, so an expiry costs one fetch, not one per waiting request. When the source is briefly
+    unreachable (:class:`DependencyUnavailable`, e.g. Key Vault throttling or a network blip)
+    the store keeps serving the last value it had, logs a warning, and asks again after
+    ``stale_retry_seconds`` (DESIGN.md: "a secret store that is briefly unreachable serves the
+    last value it had"); only a secret never fetched fails.
+    """
 
     def __init__(
         self,
@@ -137,37 +148,71 @@ class SecretStore:
         *,
         ttl_seconds: float = 300,
         min_refresh_interval: float = 60,
+        stale_retry_seconds: float = 30,
         clock: Clock = time.monotonic,
     ) -> None:
         self._source = source
         self._ttl = ttl_seconds
         self._min_refresh = min_refresh_interval
+        self._stale_retry = stale_retry_seconds
         self._clock = clock
         self._cache: dict[str, _Cached] = {}
         self._last_refresh: dict[str, float] = {}
         self._lock = asyncio.Lock()
 
-    async def get(self, name: str) -> str:
+    def _fresh(self, name: str) -> str | None:
         cached = self._cache.get(name)
         if cached is not None and self._clock() - cached.fetched_at < self._ttl:
             return cached.value
-        return await self._load(name)
+        return None
+
+    async def get(self, name: str) -> str:
+        value = self._fresh(name)
+        if value is not None:
+            return value
+        async with self._lock:
+            value = self._fresh(name)  # another caller may have fetched it while we waited
+            if value is not None:
+                return value
+            return await self._fetch(name)
 
     async def refresh(self, name: str) -> bool:
-        """Fetch ``name`` again unless that was done within the last minute; True if fetched."""
-        now = self._clock()
-        last = self._last_refresh.get(name)
-        if last is not None and now - last < self._min_refresh:
-            return False
-        self._last_refresh[name] = now
-        await self._load(name)
-        return True
+        """Fetch ``name`` again unless that was done within the last minute; True if fetched.
 
-    async def _load(self, name: str) -> str:
+        False too when the source is unreachable and the last value is kept: the caller then
+        decides as it would without a rotation.
+        """
         async with self._lock:
+            now = self._clock()
+            last = self._last_refresh.get(name)
+            if last is not None and now - last < self._min_refresh:
+                return False
+            self._last_refresh[name] = now
+            before = self._cache.get(name)
+            await self._fetch(name)
+            return self._cache.get(name) is not before
+
+    async def _fetch(self, name: str) -> str:
+        """Fetch under the lock; on a transient failure keep the last value if there is one."""
+        stale = self._cache.get(name)
+        try:
             value = await self._source.fetch(name)
-            self._cache[name] = _Cached(value, self._clock())
-            return value
+        except DependencyUnavailable as exc:
+            if stale is None:
+                raise
+            log.warning(
+                "secret %r could not be fetched (%s); serving the value fetched %.0f s ago and "
+                "trying again in %.0f s",
+                name,
+                exc,
+                self._clock() - stale.fetched_at,
+                self._stale_retry,
+            )
+            # Keep the value, but look again after the retry interval rather than at once.
+            stale.fetched_at = self._clock() - self._ttl + self._stale_retry
+            return stale.value
+        self._cache[name] = _Cached(value, self._clock())
+        return value
 
     async def close(self) -> None:
         await self._source.close()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 
+from shared.settings import setting
+
 log = logging.getLogger(__name__)
 
 #: Share of traces kept in Azure; logs and metrics are not sampled.
@@ -29,8 +31,8 @@ def configure_telemetry() -> bool:
         return True
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-    connection_string = os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip()
-    if not connection_string:
+    connection_string = setting(os.environ, "APPLICATIONINSIGHTS_CONNECTION_STRING")
+    if connection_string is None:
         return False
     from azure.monitor.opentelemetry import configure_azure_monitor
 

@@ -4,12 +4,16 @@ A thin shell: read the request, call the core, map the answer. Both routes are a
 HMAC signature is their authentication.
 """
 
+import logging
+
 import azure.functions as func
 
-from shared.inbound.answers import Answer
-from shared.runtime import get_runtime
+from shared.errors import ConfigurationError
+from shared.inbound.answers import MISCONFIGURED, Answer
+from shared.runtime import Runtime, get_runtime
 
 bp = func.Blueprint()
+log = logging.getLogger(__name__)
 
 
 def _headers(req: func.HttpRequest) -> dict[str, str]:
@@ -22,13 +26,26 @@ def _response(answer: Answer) -> func.HttpResponse:
     )
 
 
+async def _runtime() -> Runtime | None:
+    """The worker's runtime, or None when its settings are invalid (logged, answered 503)."""
+    try:
+        return await get_runtime()
+    except ConfigurationError as exc:
+        log.error("the app cannot start: %s", exc)
+        return None
+
+
 @bp.route(route="portal/webhooks", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 async def portal_webhook(req: func.HttpRequest) -> func.HttpResponse:
-    runtime = await get_runtime()
+    runtime = await _runtime()
+    if runtime is None:
+        return _response(MISCONFIGURED)
     return _response(await runtime.receiver.receive(_headers(req), req.get_body()))
 
 
 @bp.route(route="portal/candidates/import", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 async def portal_candidate_import(req: func.HttpRequest) -> func.HttpResponse:
-    runtime = await get_runtime()
+    runtime = await _runtime()
+    if runtime is None:
+        return _response(MISCONFIGURED)
     return _response(await runtime.importer.receive(_headers(req), req.get_body()))

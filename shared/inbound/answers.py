@@ -55,4 +55,14 @@ class Answer:
 
 
 ACCEPTED = Answer(202, b'{"status":"accepted"}')
+SECRETS_UNAVAILABLE = Answer.problem(
+    503, "the webhook secrets could not be read; retry later", headers={"Retry-After": "30"}
+)
+#: The app cannot start (a setting is missing or malformed): the portal keeps retrying (5xx)
+#: until an operator fixes the settings; the details are in the log and in readiness.
+MISCONFIGURED = Answer.problem(
+    503,
+    "the integration is misconfigured; an operator has to fix its settings",
+    headers={"Retry-After": "60"},
+)
 ALREADY_PROCESSED = Answer(200, b'{"status":"already_processed"}')

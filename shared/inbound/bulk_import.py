@@ -25,7 +25,7 @@ from shared.contract.envelope import ConsentMissing, MalformedDelivery, parse_im
 from shared.contract.signature import SignatureRejected
 from shared.db import transaction
 from shared.errors import DependencyUnavailable, FieldError, MessageTooLarge, ValidationFailed
-from shared.inbound.answers import Answer
+from shared.inbound.answers import SECRETS_UNAVAILABLE, Answer
 from shared.inbound.receiver import EVENT_TYPE, RECEIVED_AT, SOURCE, SignatureCheck, payload_of, too_large
 from shared.inbound.rejections import Rejection, record_rejection_metrics, store_rejections
 from shared.messaging import PORTAL_EVENTS, MessageSender, OutboundMessage
@@ -81,6 +81,9 @@ class BulkImporter:
             return self._refuse(
                 401, rejected.reason.value, batch_id, f"signature rejected: {rejected.reason.value}"
             )
+        except DependencyUnavailable:
+            log.error("bulk import %s: webhook secrets unavailable; answering 503", batch_id)
+            return SECRETS_UNAVAILABLE
         lines = [_Line(n, raw.strip()) for n, raw in enumerate(body.split(b"\n"), start=1) if raw.strip()]
         if len(lines) > self._settings.import_max_lines:
             return self._refuse(

@@ -28,7 +28,7 @@ from shared.contract.signature import (
     verify_signature,
 )
 from shared.errors import DependencyUnavailable, FieldError, MessageTooLarge, ValidationFailed
-from shared.inbound.answers import ACCEPTED, ALREADY_PROCESSED, Answer
+from shared.inbound.answers import ACCEPTED, ALREADY_PROCESSED, SECRETS_UNAVAILABLE, Answer
 from shared.inbound.rejections import Rejection, record_rejection_metrics, store_rejections
 from shared.messaging import PORTAL_EVENTS, MessageSender, OutboundMessage
 from shared.redis_store import ProcessedEvents, RedisUnavailable
@@ -151,6 +151,11 @@ class WebhookReceiver:
                 store=False,
                 detail=f"signature rejected: {rejected.reason.value}",
             )
+        except DependencyUnavailable:
+            # The secrets could not be read at all (Key Vault down before the first fetch):
+            # the signature is unknown, not wrong, so the portal must try again.
+            log.error("webhook secrets unavailable: answering 503 so the portal retries")
+            return SECRETS_UNAVAILABLE
         webhook_id = headers["webhook-id"]
         try:
             envelope, _ = parse_event(

@@ -12,7 +12,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import azure.functions as func
 import httpx
 import psycopg
 import pytest
@@ -21,23 +20,10 @@ from psycopg.rows import dict_row
 from devhost.host import Host, HostOptions
 from portal_simulator.testing import RunningSimulator, running_simulator
 from shared.runtime import close_runtime
+from tests.support.function_app import fresh_app
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
-
-
-def fresh_app() -> func.FunctionApp:
-    """A new FunctionApp with every blueprint (devhost may call get_functions() only once per app)."""
-    from document_transfer import bp as document_transfer
-    from event_processor import bp as event_processor
-    from health_probe import bp as health_probe
-    from sync_dispatcher import bp as sync_dispatcher
-    from webhook_receiver import bp as webhook_receiver
-
-    app = func.FunctionApp()
-    for blueprint in (webhook_receiver, event_processor, sync_dispatcher, document_transfer, health_probe):
-        app.register_functions(blueprint)
-    return app
 
 
 @dataclass

@@ -135,3 +135,77 @@ async def test_a_rotated_key_vault_secret_is_seen_after_refresh():
     assert await store.get(PORTAL_WEBHOOK_SECRETS) == "whsec_old whsec_new"
     await store.close()
     assert client.closed
+
+
+class SlowVault(RotatingVault):
+    """A vault whose answer takes a while, so that concurrent callers overlap."""
+
+    async def fetch(self, name: str) -> str:
+        import asyncio
+
+        self.fetches += 1
+        await asyncio.sleep(0.01)
+        return self.value
+
+
+async def test_an_expiry_costs_one_fetch_however_many_callers_wait():
+    import asyncio
+
+    vault, clock = SlowVault("v1"), Clock()
+    store = SecretStore(vault, ttl_seconds=300, clock=clock)
+    values = await asyncio.gather(*(store.get(PORTAL_WEBHOOK_SECRETS) for _ in range(20)))
+    assert set(values) == {"v1"}
+    assert vault.fetches == 1
+    clock.now += 301
+    vault.value = "v2"
+    values = await asyncio.gather(*(store.get(PORTAL_WEBHOOK_SECRETS) for _ in range(20)))
+    assert set(values) == {"v2"}
+    assert vault.fetches == 2
+
+
+class FlakyVault(RotatingVault):
+    def __init__(self, value: str) -> None:
+        super().__init__(value)
+        self.down = False
+
+    async def fetch(self, name: str) -> str:
+        from shared.errors import DependencyUnavailable
+
+        self.fetches += 1
+        if self.down:
+            raise DependencyUnavailable("Key Vault did not answer for 'portal-webhook-secrets'")
+        return self.value
+
+
+async def test_a_briefly_unreachable_vault_serves_the_last_value_and_warns(caplog):
+    from shared.errors import DependencyUnavailable
+
+    vault, clock = FlakyVault("whsec_last"), Clock()
+    store = SecretStore(vault, ttl_seconds=300, stale_retry_seconds=30, clock=clock)
+    assert await store.get(PORTAL_WEBHOOK_SECRETS) == "whsec_last"
+    vault.down = True
+    clock.now += 301
+    with caplog.at_level("WARNING", logger="shared.secrets"):
+        assert await store.get(PORTAL_WEBHOOK_SECRETS) == "whsec_last"
+    assert "serving the value fetched 301 s ago" in caplog.text
+    assert "whsec_last" not in caplog.text
+    fetches = vault.fetches
+    clock.now += 10  # within the retry interval: no new attempt
+    assert await store.get(PORTAL_WEBHOOK_SECRETS) == "whsec_last"
+    assert vault.fetches == fetches
+    clock.now += 21  # the vault is back: the next attempt after the interval takes the new value
+    vault.down, vault.value = False, "whsec_new"
+    assert await store.get(PORTAL_WEBHOOK_SECRETS) == "whsec_new"
+    # A secret never fetched cannot be served stale: the failure is raised (transient).
+    vault.down = True
+    with pytest.raises(DependencyUnavailable):
+        await store.get("portal-api-key")
+
+
+async def test_a_refresh_during_an_outage_keeps_the_last_value_and_reports_no_reread():
+    vault, clock = FlakyVault("whsec_last"), Clock()
+    store = SecretStore(vault, clock=clock)
+    await store.get(PORTAL_WEBHOOK_SECRETS)
+    vault.down = True
+    assert await store.refresh(PORTAL_WEBHOOK_SECRETS) is False
+    assert await store.get(PORTAL_WEBHOOK_SECRETS) == "whsec_last"
