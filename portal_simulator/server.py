@@ -4,7 +4,9 @@ socket (the test handle, which binds port 0 to get an ephemeral port).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 import socket
 
 import uvicorn
@@ -53,8 +55,15 @@ def serve_forever(simulator: Simulator, *, log_level: str = "info") -> None:
         simulator.state.public_url,
         config.ats_url,
     )
-    try:
-        make_server(simulator, log_level=log_level).run(sockets=[sock])
-    except KeyboardInterrupt:
-        # uvicorn has already shut down gracefully and re-raises the signal: a stop, not a crash.
-        logging.getLogger("portal_simulator").info("portal simulator stopped")
+    # uvicorn captures SIGINT/SIGTERM while it serves and re-raises them once it has shut down
+    # gracefully. With Python's default SIGINT handler that re-raise becomes a KeyboardInterrupt
+    # inside the loop, which cancels the lifespan task and logs a traceback; handlers that only
+    # note the signal make a Ctrl-C (it reaches this process and `make run` alike) a clean stop.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _after_shutdown)
+    asyncio.run(make_server(simulator, log_level=log_level).serve(sockets=[sock]))
+    logging.getLogger("portal_simulator").info("portal simulator stopped")
+
+
+def _after_shutdown(signum: int, frame: object) -> None:
+    """Takes the signal uvicorn re-raises after its graceful shutdown: nothing left to do."""

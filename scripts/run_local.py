@@ -51,8 +51,24 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main() -> int:
-    values = settings()
+    # SIGTERM (a supervisor, `timeout`, a test) stops everything as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     children: list[subprocess.Popen[bytes]] = []
+    try:
+        start(children)
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop(children)
+    return max((child.returncode or 0) for child in children) if children else 1
+
+
+def start(children: list[subprocess.Popen[bytes]]) -> None:
+    """Start the simulator (unless another portal is configured) and devhost, each in a session
+    of its own: a terminal's Ctrl-C reaches this script only, which stops each child once."""
+    values = settings()
     portal = values.get("PORTAL_BASE_URL", SIMULATOR_URL).rstrip("/")
     if urlsplit(portal).netloc == urlsplit(SIMULATOR_URL).netloc:
         env = {
@@ -76,13 +92,14 @@ def main() -> int:
                 ],
                 cwd=ROOT,
                 env=env,
+                start_new_session=True,
             )
         )
         if wait_http(f"{SIMULATOR_URL}/v1/health", 20) is None:
             print("[run] the portal simulator did not start; see its output above", file=sys.stderr)
     else:
         print(f"[run] PORTAL_BASE_URL is {portal}: not starting the simulator")
-    children.append(subprocess.Popen([sys.executable, "-m", "devhost"], cwd=ROOT))
+    children.append(subprocess.Popen([sys.executable, "-m", "devhost"], cwd=ROOT, start_new_session=True))
     status = wait_http(f"{APP_URL}/api/health/ready", 60)
     print(
         "\n[run] the app is up:\n"
@@ -95,22 +112,20 @@ def main() -> int:
         "  stop:         Ctrl-C\n",
         flush=True,
     )
-    # SIGTERM (a supervisor, `timeout`, a test) stops everything as Ctrl-C does.
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+
+
+def stop(children: list[subprocess.Popen[bytes]]) -> None:
+    """One SIGINT to each child still running (devhost finishes or abandons what it holds, so
+    nothing queued is lost), then wait; a child that will not stop is killed."""
     for child in reversed(children):
         if child.poll() is None:
             child.send_signal(signal.SIGINT)
     for child in reversed(children):
         try:
-            child.wait(timeout=30)
+            child.wait(timeout=45)
         except subprocess.TimeoutExpired:
             child.kill()
-    return max((child.returncode or 0) for child in children)
+            child.wait()
 
 
 if __name__ == "__main__":
