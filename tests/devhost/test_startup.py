@@ -96,8 +96,9 @@ def test_an_output_binding_is_refused_with_the_function_name() -> None:
 
     @app.route(route="x")
     @app.service_bus_queue_output(arg_name="out", queue_name="q", connection="ServiceBusConnection")
-    def sends(req: func.HttpRequest, out: func.Out[str]) -> None:
+    def sends(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResponse:
         out.set("x")
+        return func.HttpResponse("sent")
 
     with pytest.raises(ConfigurationError, match=r"'sends'.*serviceBus"):
         discover(app, {})
