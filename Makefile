@@ -9,12 +9,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 LOCAL := .local
 
-.PHONY: run test unit lint typecheck migrate services-run services-test demo bench clean help
+.PHONY: run test unit lint doctor typecheck migrate services-run services-test demo bench clean help
 
 help:
 	@echo "make run    - install what is missing, start services, simulator and devhost (127.0.0.1:7071)"
 	@echo "make test   - install what is missing, start services, run lint, types and every test tier"
 	@echo "make unit   - the fast tier only (no services)"
+	@echo "make doctor - azure-functions-doctor on the project; fails on any finding not explained"
 	@echo "make demo   - play a hiring journey against the running app (after make run)"
 	@echo "make bench  - benchmarks (see README)"
 
@@ -50,7 +51,12 @@ lint: $(VENV)/.installed
 unit: $(VENV)/.installed
 	$(VENV)/bin/pytest -q tests/unit
 
-test: services-test lint
+# The doctor's warnings that are not faults are explained in scripts/doctor_gate.py and
+# docs/operations.md ("Deployment checks"); any other finding fails.
+doctor: $(VENV)/.installed
+	$(PY) scripts/doctor_gate.py
+
+test: services-test lint doctor
 	source $(LOCAL)/test.env && $(VENV)/bin/pytest -q -p no:cacheprovider
 
 migrate: services-run
