@@ -159,6 +159,8 @@ class Runtime:
         return await cls.start(load_settings(environ))
 
     async def close(self) -> None:
+        if "alerter" in self.__dict__:  # built: let its background posts finish first
+            await self.alerter.drain()
         for closer in (
             self.portal_http.aclose,
             self.blobs.close,

@@ -427,7 +427,7 @@ class EventProcessor:
             )
         for message in messages:
             await self._alerter.raise_alert(
-                "message_parked", f"portal-events message {message.message_id} parked: {reason}"
+                "event_parked", PORTAL_EVENTS, f"message {message.message_id} parked: {reason}"
             )
 
 

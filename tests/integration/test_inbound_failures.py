@@ -302,7 +302,7 @@ async def test_after_24_hours_of_transient_failures_a_message_is_parked_with_an_
         31,
     )
     assert parked["body"] == json.loads(ev.body_of(event))
-    assert "ALERT message_parked" in caplog.text
+    assert "ALERT event_parked [portal-events]" in caplog.text
     assert await pipeline.queued() == []
 
 

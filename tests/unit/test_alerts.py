@@ -16,14 +16,19 @@ async def test_an_alert_is_logged_counted_and_posted_as_text(caplog):
         posted.append((str(request.url), json.loads(request.content)))
         return httpx.Response(200)
 
-    before = metrics.value("alerts_raised", kind="message_parked")
+    before = metrics.value("alerts_raised", kind="event_parked")
     async with httpx.AsyncClient(transport=httpx.MockTransport(teams)) as client:
-        await Alerter("https://hooks.example/teams", client).raise_alert("message_parked", "evt_1 parked")
+        alerter = Alerter("https://hooks.example/teams", client)
+        await alerter.raise_alert("event_parked", "portal-events", "evt_1 parked")
+        await alerter.drain()
     assert posted == [
-        ("https://hooks.example/teams", {"text": "[portal-integration] message_parked: evt_1 parked"})
+        (
+            "https://hooks.example/teams",
+            {"text": "[portal-integration] event_parked (portal-events): evt_1 parked"},
+        )
     ]
-    assert metrics.value("alerts_raised", kind="message_parked") == before + 1
-    assert "ALERT message_parked: evt_1 parked" in caplog.text
+    assert metrics.value("alerts_raised", kind="event_parked") == before + 1
+    assert "ALERT event_parked [portal-events]: evt_1 parked" in caplog.text
 
 
 async def test_an_unreachable_alert_channel_is_logged_not_raised(caplog):
@@ -32,10 +37,29 @@ async def test_an_unreachable_alert_channel_is_logged_not_raised(caplog):
 
     caplog.set_level(logging.WARNING)
     async with httpx.AsyncClient(transport=httpx.MockTransport(down)) as client:
-        await Alerter("https://hooks.example/teams", client).raise_alert("sync_failed", "cmd 1")
+        alerter = Alerter("https://hooks.example/teams", client)
+        await alerter.raise_alert("sync_failed", "cmd-1", "cmd 1")
+        await alerter.drain()
     assert "alert webhook unreachable (ConnectError)" in caplog.text
 
 
+async def test_a_slow_alert_channel_never_holds_up_the_flow():
+    import asyncio
+
+    release = asyncio.Event()
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await release.wait()
+        return httpx.Response(200)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(slow)) as client:
+        alerter = Alerter("https://hooks.example/teams", client)
+        async with asyncio.timeout(1):  # returns at once although the post has not finished
+            await alerter.raise_alert("portal_circuit_open", "portal", "opened")
+        release.set()
+        await alerter.drain()
+
+
 async def test_without_a_channel_the_alert_is_only_logged(caplog):
-    await Alerter(None).raise_alert("message_parked", "evt_2 parked")
-    assert "ALERT message_parked: evt_2 parked" in caplog.text
+    await Alerter(None).raise_alert("event_parked", "portal-events", "evt_2 parked")
+    assert "ALERT event_parked [portal-events]: evt_2 parked" in caplog.text
