@@ -4,8 +4,10 @@ DESIGN.md: a queue-triggered function whose dependency is transiently unreachabl
 message scheduled after 1 s, 2 s, 4 s … capped at 5 min, with the attempt count in an
 application property and ``message_id = {original}:r{attempt}`` so duplicate detection does not
 drop it, and completes the original; only if that send fails does it raise (the host then
-abandons and Service Bus redelivers). After 24 h of attempts the message is parked in
-``parked_messages`` with the reason, an alert is raised, and it is completed.
+abandons and Service Bus redelivers). A dependency's ``Retry-After``, or the open circuit
+breaker's remaining time, lengthens the delay (still capped at 5 min): retrying sooner would
+only fail again. After 24 h of attempts the message is parked in ``parked_messages`` with the
+reason, an alert is raised, and it is completed.
 """
 
 from __future__ import annotations
@@ -45,8 +47,18 @@ class RetryPlan:
     message: OutboundMessage | None = None
 
 
-def plan_retry(message: QueuedMessage, *, now: datetime) -> RetryPlan:
-    """What to do with a message whose handling failed transiently (pure: tests drive ``now``)."""
+def retry_delay(attempt: int, not_before: float | None = None) -> timedelta:
+    """The backoff of ``attempt``, or ``not_before`` seconds when longer; capped at 5 minutes."""
+    floor = timedelta(seconds=not_before) if not_before is not None and not_before > 0 else timedelta(0)
+    return min(max(backoff_delay(attempt), floor), MAX_DELAY)
+
+
+def plan_retry(message: QueuedMessage, *, now: datetime, not_before: float | None = None) -> RetryPlan:
+    """What to do with a message whose handling failed transiently (pure: tests drive ``now``).
+
+    ``not_before``: seconds the dependency asked us to wait (``Retry-After``, the breaker's
+    remaining cool-down), when known.
+    """
     attempt = int(message.property_str(ATTEMPT) or "1")
     first_raw = message.property_str(FIRST_ATTEMPT_AT)
     first = datetime.fromisoformat(first_raw) if first_raw else (message.enqueued_time or now)
@@ -62,14 +74,19 @@ def plan_retry(message: QueuedMessage, *, now: datetime) -> RetryPlan:
     resend = OutboundMessage(
         body=message.body,
         message_id=f"{original}:r{attempt}",
-        scheduled_enqueue_time=now + backoff_delay(attempt),
+        scheduled_enqueue_time=now + retry_delay(attempt, not_before),
         application_properties=properties,
     )
     return RetryPlan(RetryDecision.RESCHEDULED, attempt, first, resend)
 
 
 async def reschedule(
-    sender: MessageSender, queue: str, messages: list[QueuedMessage], *, now: datetime
+    sender: MessageSender,
+    queue: str,
+    messages: list[QueuedMessage],
+    *,
+    now: datetime,
+    not_before: float | None = None,
 ) -> list[QueuedMessage]:
     """Re-send each message for a later attempt; return those that must be parked instead.
 
@@ -79,7 +96,7 @@ async def reschedule(
     to_park: list[QueuedMessage] = []
     resend: list[OutboundMessage] = []
     for message in messages:
-        plan = plan_retry(message, now=now)
+        plan = plan_retry(message, now=now, not_before=not_before)
         if plan.decision is RetryDecision.PARK:
             to_park.append(message)
         else:

@@ -53,3 +53,16 @@ def test_after_24_hours_the_message_is_parked():
     first = (NOW - timedelta(hours=24)).isoformat()
     plan = plan_retry(QueuedMessage(b"{}", "evt_1:r90", {ATTEMPT: 91, FIRST_ATTEMPT_AT: first}), now=NOW)
     assert (plan.decision, plan.attempt, plan.message) == (RetryDecision.PARK, 91, None)
+
+
+@pytest.mark.parametrize(
+    ("attempt", "not_before", "seconds"),
+    [(1, None, 1), (1, 30.0, 30), (3, 2.0, 4), (1, 900.0, 300), (10, 30.0, 300), (2, 0.0, 2)],
+)
+def test_a_retry_after_or_the_breakers_remaining_time_lengthens_the_delay_up_to_five_minutes(
+    attempt, not_before, seconds
+):
+    message = QueuedMessage(b"{}", "evt_1", {ATTEMPT: attempt}, enqueued_time=NOW)
+    plan = plan_retry(message, now=NOW, not_before=not_before)
+    assert plan.message is not None
+    assert plan.message.scheduled_enqueue_time == NOW + timedelta(seconds=seconds)
