@@ -116,6 +116,8 @@ class MalformedDelivery(PermanentError):
     """
 
     status_code: Final = 400
+    #: PostgreSQL would refuse the body as ``jsonb`` (set when the storability pass ran).
+    refused_by_jsonb: bool = False
 
     def __init__(
         self,
@@ -143,6 +145,9 @@ class DataInvalid(ValidationFailed):
 
     status_code: Final = 422
     consent_missing: bool = False
+    #: PostgreSQL would refuse the body as ``jsonb`` (a NUL, a lone surrogate, ...): a
+    #: rejection keeps it as text.
+    refused_by_jsonb: bool = False
 
     def __init__(
         self, message: str, errors: Sequence[FieldError], *, event_id: str, event_type: EventType
@@ -410,7 +415,9 @@ def _validate_data(
     raise cls("event data failed validation", errors, event_id=envelope.id, event_type=envelope.event_type)
 
 
-def _with_unstorable(errors: Sequence[FieldError], unstorable: Sequence[FieldError]) -> tuple[FieldError, ...]:
+def _with_unstorable(
+    errors: Sequence[FieldError], unstorable: Sequence[FieldError]
+) -> tuple[FieldError, ...]:
     """The model's errors, then a storability error for each field not named yet: one error
     per field (a file name with NUL is already "not a plain file name")."""
     named = {error.field for error in errors}
@@ -460,6 +467,20 @@ def _readable(obj: Mapping[str, Any]) -> Problems:
 
 
 def _validate(
+    obj: Mapping[str, Any],
+    problems: Problems,
+    portal_base_url: str,
+    webhook_id: str | None,
+    allowed_types: Collection[EventType] | None,
+) -> tuple[Envelope, PortalEvent]:
+    try:
+        return _validate_checked(obj, problems, portal_base_url, webhook_id, allowed_types)
+    except (MalformedDelivery, DataInvalid) as refused:
+        refused.refused_by_jsonb = problems.refused_by_jsonb
+        raise
+
+
+def _validate_checked(
     obj: Mapping[str, Any],
     problems: Problems,
     portal_base_url: str,
@@ -530,12 +551,14 @@ def parse_event(
     obj = decode_json_object(body)
     problems = _readable(obj)
     if not is_json_content_type(content_type):
-        raise MalformedDelivery(
+        wrong_type = MalformedDelivery(
             MalformedReason.CONTENT_TYPE,
             "Content-Type must be application/json",
             event_id=_string_or_none(obj.get("id")),
             event_type=_string_or_none(obj.get("type")),
         )
+        wrong_type.refused_by_jsonb = problems.refused_by_jsonb
+        raise wrong_type
     return _validate(obj, problems, portal_base_url, webhook_id, None)
 
 

@@ -86,6 +86,12 @@ class ProblemKind(Enum):
         rather than one value that cannot be stored."""
         return self in (ProblemKind.NOT_A_JSON_NUMBER, ProblemKind.TOO_DEEP)
 
+    @property
+    def refused_by_jsonb(self) -> bool:
+        """Whether PostgreSQL refuses a ``jsonb`` document holding such a value (it takes
+        numbers up to 131072 integer digits, so most numbers too large for a double fit)."""
+        return self not in (ProblemKind.NUMBER_TOO_LARGE, ProblemKind.TOO_DEEP)
+
 
 Path = tuple[str | int, ...]
 
@@ -105,15 +111,19 @@ class Problem:
 @dataclass(slots=True)
 class Problems:
     """What :func:`find_problems` found: the unreadable (non-JSON numbers, nesting) apart
-    from the unstorable (text, number range), each list capped at :data:`MAX_REPORTED`."""
+    from the unstorable (text, number range), each list capped at :data:`MAX_REPORTED`;
+    ``refused_by_jsonb``: some value (listed or not) makes PostgreSQL refuse the body as
+    ``jsonb``, so a rejection keeps it as text."""
 
     unreadable: list[Problem] = field(default_factory=list)
     unstorable: list[Problem] = field(default_factory=list)
+    refused_by_jsonb: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.unreadable or self.unstorable)
 
     def add(self, path: Path, kind: ProblemKind) -> None:
+        self.refused_by_jsonb = self.refused_by_jsonb or kind.refused_by_jsonb
         bucket = self.unreadable if kind.unreadable else self.unstorable
         if len(bucket) < MAX_REPORTED:
             bucket.append(Problem(path, kind))
