@@ -208,11 +208,10 @@ def decode_json_object(body: bytes) -> dict[str, Any]:
     """The JSON object in ``body`` (UTF-8), numbers with a fraction or exponent as ``Decimal``.
 
     Raises :class:`MalformedDelivery` (``not_json``) for invalid UTF-8, invalid JSON, a
-    top-level value that is not an object, and nesting too deep for the decoder (with the path
-    of the first container beyond :data:`~shared.contract.storable.MAX_DEPTH`). A body that is
-    JSON but for ``NaN``/``Infinity`` or an integer over Python's 4300-digit limit is returned
-    with those as ``Decimal``: :func:`validate_envelope_object`'s storability pass refuses them,
-    naming each one.
+    top-level value that is not an object, ``NaN``/``Infinity`` (naming each one's path), and
+    nesting too deep for the decoder (naming the first container beyond
+    :data:`~shared.contract.storable.MAX_DEPTH`). An integer over Python's 4300-digit limit
+    comes back as a ``Decimal``, for :func:`validate_envelope_object` to refuse by its path.
     """
     try:
         text = body.decode("utf-8")
@@ -230,12 +229,17 @@ def decode_json_object(body: bytes) -> dict[str, Any]:
 
 
 def _decode_leniently(text: str) -> Any:
+    """A body the fast decoder refused, read again only to say where: a ``NaN`` is still
+    refused here (never returned), an over-long integer is returned as a ``Decimal``."""
     try:
-        return _LENIENT_DECODER.decode(text)
+        value = _LENIENT_DECODER.decode(text)
     except RecursionError:
         raise _too_deep_for_the_decoder(text) from None
     except ValueError:
         raise MalformedDelivery(MalformedReason.NOT_JSON, _NOT_JSON) from None
+    if isinstance(value, dict):
+        _readable(value)
+    return value
 
 
 def _too_deep_for_the_decoder(text: str) -> MalformedDelivery:

@@ -464,3 +464,15 @@ def test_escaped_text_is_always_storable_and_unchanged_when_clean(text):
     escaped.encode("utf-8")  # no lone surrogate left
     if "\x00" not in text and all(not 0xD800 <= ord(c) <= 0xDFFF for c in text):
         assert escaped == text
+
+
+def test_decoding_never_hands_out_a_nan_and_names_it():
+    # The processor decodes queued bodies with decode_json_object: a NaN must never reach it
+    # as a value it might try to store.
+    with pytest.raises(MalformedDelivery) as caught:
+        decode_json_object(b'{"id": "evt_1", "data": {"x": [1, NaN]}}')
+    assert caught.value.reason is MalformedReason.NOT_JSON
+    assert [e.field for e in caught.value.errors] == ["data.x[1]"]
+    assert caught.value.event_id == "evt_1"
+    long_integer = decode_json_object(b'{"n": ' + b"9" * 5000 + b"}")
+    assert long_integer["n"] == Decimal("9" * 5000)
