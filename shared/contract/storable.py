@@ -119,9 +119,6 @@ class Problems:
     unstorable: list[Problem] = field(default_factory=list)
     refused_by_jsonb: bool = False
 
-    def __bool__(self) -> bool:
-        return bool(self.unreadable or self.unstorable)
-
     def add(self, path: Path, kind: ProblemKind) -> None:
         self.refused_by_jsonb = self.refused_by_jsonb or kind.refused_by_jsonb
         bucket = self.unreadable if kind.unreadable else self.unstorable

@@ -36,6 +36,7 @@ from shared.contract.events import (
 )
 from shared.contract.storable import (
     MAX_DEPTH,
+    MAX_REPORTED,
     ProblemKind,
     deep_container_path,
     escape_unstorable,
@@ -478,3 +479,11 @@ def test_decoding_never_hands_out_a_nan_and_names_it():
     assert caught.value.event_id == "evt_1"
     long_integer = decode_json_object(b'{"n": ' + b"9" * 5000 + b"}")
     assert long_integer["n"] == Decimal("9" * 5000)
+
+
+def test_at_most_twenty_problems_of_a_kind_are_listed_but_every_one_counts():
+    obj = {"data": {"n": [Decimal("1e400")] * 30, "s": ["\u0000"] * 30}}
+    problems = find_problems(obj)
+    assert len(problems.unstorable) == MAX_REPORTED
+    assert {p.kind for p in problems.unstorable} == {ProblemKind.NUMBER_TOO_LARGE}
+    assert problems.refused_by_jsonb  # the NULs beyond the list still decide how it is kept
