@@ -59,10 +59,10 @@ class Runtime:
 
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
-        redis_client = create_redis(settings.redis_url)
+        redis_client = create_redis(settings.redis_url, auth=settings.redis_auth)
         return cls(
             settings=settings,
-            db=await create_pool(settings.database_url),
+            db=await create_pool(settings.database_url, auth=settings.database_auth),
             redis=redis_client,
             processed=ProcessedEvents(redis_client, settings.redis_key_prefix),
             sender=await create_message_sender(settings),

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -38,7 +38,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", populate_by_name=False)
 
     database_url: str = Field(validation_alias="DATABASE_URL")
+    # entra: the password is an Entra ID token fetched per new connection (shared/db_auth.py).
+    database_auth: Literal["password", "entra"] = Field(default="password", validation_alias="DATABASE_AUTH")
     redis_url: str = Field(validation_alias="REDIS_URL")
+    # entra: AUTH with the identity's object id and an Entra ID token, renewed on open connections.
+    redis_auth: Literal["password", "entra"] = Field(default="password", validation_alias="REDIS_AUTH")
     redis_key_prefix: str = Field(default="portal:", validation_alias="REDIS_KEY_PREFIX")
     azure_webjobs_storage: str = Field(validation_alias="AzureWebJobsStorage")
     documents_storage: str | None = Field(default=None, validation_alias="DocumentsStorage")
