@@ -54,22 +54,27 @@ def create_redis(
     when given (tests hand in one whose identity provider is their own), else
     :func:`entra_credential_provider`; the URL must then carry no password.
     """
-    options: dict[str, Any] = {}
-    if auth == "entra":
-        if urlsplit(url).password:
-            raise ConfigurationError("REDIS_URL must not hold a password when REDIS_AUTH=entra")
-        options["credential_provider"] = credential_provider or entra_credential_provider()
-    elif auth != "password":
+    options: dict[str, Any] = {
+        # Short timeouts: Redis is a fast path, and waiting long for it defeats the purpose.
+        "socket_connect_timeout": 0.5,
+        "socket_timeout": 0.5,
+        "health_check_interval": 30,
+        "retry_on_timeout": False,
+    }
+    if auth == "password":
+        return aioredis.Redis.from_url(url, **options)
+    if auth != "entra":
         raise ConfigurationError("REDIS_AUTH must be one of ['password', 'entra']")
-    # Short timeouts: Redis is a fast path, and waiting long for it defeats the purpose.
-    return aioredis.Redis.from_url(
-        url,
-        socket_connect_timeout=0.5,
-        socket_timeout=0.5,
-        health_check_interval=30,
-        retry_on_timeout=False,
-        **options,
-    )
+    if urlsplit(url).password:
+        raise ConfigurationError("REDIS_URL must not hold a password when REDIS_AUTH=entra")
+    provider = credential_provider or entra_credential_provider()
+    # Not Redis.from_url: it builds the pool first and hands the client no credential
+    # provider, so the client never subscribes the pool to token renewals (redis-py 8.1) and
+    # open connections would be closed by the server when their first token expired.
+    pool = aioredis.ConnectionPool.from_url(url, credential_provider=provider, **options)
+    client = aioredis.Redis(connection_pool=pool, credential_provider=provider)
+    client.auto_close_connection_pool = True  # as from_url does: the client owns its pool
+    return client
 
 
 class ProcessedEvents:
