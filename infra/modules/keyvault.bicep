@@ -55,8 +55,8 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
       // Only the listed operator addresses and the private endpoint reach the data plane.
       defaultAction: 'Deny'
       bypass: 'None'
-      ipRules: [for range in operatorIpRanges: {
-        value: range
+      ipRules: [for cidr in operatorIpRanges: {
+        value: cidr
       }]
     }
   }
