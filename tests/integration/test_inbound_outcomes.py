@@ -299,7 +299,8 @@ async def test_two_concurrent_batches_naming_one_ats_id_store_both_candidates(
         for runtime in runtimes:
             await runtime.close()
     with psycopg.connect(database_url) as conn:
-        rows = dict(conn.execute("SELECT portal_candidate_id, id::text FROM candidates").fetchall())
+        found = conn.execute("SELECT portal_candidate_id, id::text FROM candidates").fetchall()
+    rows: dict[str, str] = dict(found)
     assert set(rows) == {c["id"] for c in cands}
     assert sorted(rows.values()).count(ats_id) == 1
 
