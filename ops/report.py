@@ -161,7 +161,8 @@ def _fields(block: Fields) -> list[str]:
 
 def _document(block: Document) -> list[str]:
     text = json.dumps(block.value, default=_json_default, ensure_ascii=False, indent=2)
-    return [safe(line) for line in text.splitlines()]
+    # split on "\n" alone: splitlines() would also split inside a string at U+2028 and the like
+    return [safe(line) for line in text.split("\n")]
 
 
 _RENDERERS: dict[type, Callable[[Any], list[str]]] = {

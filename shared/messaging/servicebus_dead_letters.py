@@ -95,6 +95,10 @@ def _property(value: object) -> PropertyValue:
     return str(value)
 
 
+def _optional(value: PropertyValue | None) -> str | None:
+    return None if value is None else str(value)
+
+
 def _body(message: ServiceBusReceivedMessage) -> bytes:
     # Our senders send data bodies; anything else (another producer's value body) is taken as
     # the SDK renders it.
@@ -115,8 +119,11 @@ def to_dead_letter(queue: str, message: ServiceBusReceivedMessage) -> DeadLetter
         application_properties=properties,
         delivery_count=message.delivery_count or 0,
         enqueued_time=message.enqueued_time_utc,
-        reason=message.dead_letter_reason,
-        description=message.dead_letter_error_description,
+        # The SDK decodes these only when they arrive as bytes; the decoded properties hold them
+        # either way.
+        reason=message.dead_letter_reason or _optional(properties.get("DeadLetterReason")),
+        description=message.dead_letter_error_description
+        or _optional(properties.get("DeadLetterErrorDescription")),
     )
 
 
@@ -229,9 +236,11 @@ class ServiceBusDeadLetterQueues:
                     if not batch:
                         break
                     received += len(batch)
+                    # Held as a whole at once: if a send fails midway, the rest of the batch
+                    # is released too, not left locked until its lock expires.
+                    held.update((message.sequence_number or 0, message) for message in batch)
                     for message in batch:
                         number = message.sequence_number or 0
-                        held[number] = message
                         if number not in wanted:
                             continue
                         letter = to_dead_letter(queue, message)
