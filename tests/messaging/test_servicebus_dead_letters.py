@@ -66,7 +66,8 @@ class FakeReceiver:
 
     async def peek_messages(self, max_message_count: int = 1, *, sequence_number: int = 0) -> list:
         self.client.peeks.append((max_message_count, sequence_number))
-        page = [m for m in self.client.queue if (m.sequence_number or 0) >= sequence_number][:max_message_count]
+        after = [m for m in self.client.queue if (m.sequence_number or 0) >= sequence_number]
+        page = after[:max_message_count]
         if not page and self.client.after_peek:
             self.client.after_peek()
         return page
