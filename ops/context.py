@@ -15,18 +15,19 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg.rows import DictRow, dict_row
 
+from shared.db import connect
 from shared.errors import DependencyUnavailable
 from shared.local_settings import load_local_settings
 from shared.messaging.dead_letters import DeadLetterQueues
 from shared.messaging.factory import create_dead_letter_queues, create_message_sender
 from shared.messaging.pg_pool import describe_target
 from shared.messaging.port import MessageSender
-from shared.settings import database_url
+from shared.settings import database_url, setting
 
 #: Tells an operator (and the tests) whose connection this is in ``pg_stat_activity``.
 APPLICATION_NAME = "portal-integration:ops"
@@ -52,24 +53,21 @@ class Context:
         self._sender: MessageSender | None = None
 
     async def database(self) -> psycopg.AsyncConnection[DictRow]:
-        """One autocommit connection to ``DATABASE_URL`` (rows as dicts); a command that writes
-        opens its own transactions on it."""
+        """One autocommit connection to ``DATABASE_URL`` (rows as dicts), authenticated as the
+        app's pool is (``DATABASE_AUTH``: the URL's password, or an Entra ID token); a command
+        that writes opens its own transactions on it."""
         if self._database is None:
             url = database_url(self.settings)
+            auth = setting(self.settings, "DATABASE_AUTH") or "password"
             try:
-                conn = await psycopg.AsyncConnection.connect(
-                    url,
-                    autocommit=True,
-                    connect_timeout=5,
-                    application_name=APPLICATION_NAME,
-                    row_factory=dict_row,
-                )
-            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                conn = await self._stack.enter_async_context(connect(url, auth=auth))
+                await conn.execute("SELECT set_config('application_name', %s, false)", (APPLICATION_NAME,))
+            except DependencyUnavailable as exc:
                 raise DependencyUnavailable(
-                    f"PostgreSQL at {describe_target(url)} (DATABASE_URL) did not answer: "
-                    f"{type(exc).__name__}: {str(exc).strip()}"
+                    f"PostgreSQL at {describe_target(url)} (DATABASE_URL) did not answer: {exc}"
                 ) from exc
-            self._database = await self._stack.enter_async_context(conn)
+            conn.row_factory = dict_row  # type: ignore[assignment]  # the connection is ours alone
+            self._database = cast("psycopg.AsyncConnection[DictRow]", conn)
         return self._database
 
     async def dead_letter_queues(self) -> DeadLetterQueues:

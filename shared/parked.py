@@ -8,8 +8,8 @@ attempt count, and an alert was raised. Once the cause is fixed the operator res
   digit), under the id and properties of :mod:`shared.messaging.resubmission`. The table keeps
   no application properties (DESIGN.md's columns), so a resubmitted parked message carries only
   ``resubmitted_from``; the processor then takes the resubmission's enqueue time as the
-  event's ``received_at``. A body that was not JSON was parked as
-  ``{"undecodable_body_bytes": n}`` and goes back as that, to be recorded failed;
+  event's ``received_at``. A body PostgreSQL could not store as JSON was parked as
+  ``{"body_base64": "..."}`` (its bytes, never lost): it goes back as those original bytes;
 * **send first, then delete**: each row is locked (``FOR UPDATE SKIP LOCKED``, so two operators
   never take the same row), its message is sent and confirmed, then the row is deleted, and
   that commits: one transaction per row, so a failure stops the run with the rows not yet
@@ -23,6 +23,9 @@ attempt count, and an alert was raised. Once the cause is fixed the operator res
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,6 +49,26 @@ LIMIT %(limit)s
 TAKE = f"SELECT {_COLUMNS} FROM parked_messages WHERE id = %(id)s FOR UPDATE SKIP LOCKED"  # noqa: S608
 
 DELETE = "DELETE FROM parked_messages WHERE id = %(id)s"
+
+
+#: The wrapper a queue flow parks a body under when PostgreSQL cannot store it as JSON
+#: (not UTF-8, not JSON, or refused): ``{"body_base64": "<the bytes as sent>"}``.
+BASE64_KEY = "body_base64"
+
+
+def original_body(stored: bytes) -> bytes:
+    """The bytes the message had when it was parked: the stored JSON as it is, or the bytes
+    inside a :data:`BASE64_KEY` wrapper (no event is such an object: it has an id and a type)."""
+    try:
+        value = json.loads(stored)
+    except ValueError:
+        return stored
+    if isinstance(value, dict) and set(value) == {BASE64_KEY} and isinstance(value[BASE64_KEY], str):
+        try:
+            return base64.b64decode(value[BASE64_KEY], validate=True)
+        except binascii.Error:
+            return stored
+    return stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +129,7 @@ async def resubmit_parked(
             parked = ParkedMessage.from_row(row)
             message = resubmission(
                 parked.message_id,
-                parked.body,
+                original_body(parked.body),
                 application_properties={},
                 content_type="application/json",
                 taken={r.new_message_id for r in done},

@@ -3,12 +3,14 @@ listed, dry-run, and put back on the queue, where the real processor then applie
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from shared.messaging import PORTAL_EVENTS
 from shared.queued import QueuedMessage
@@ -218,3 +220,27 @@ async def test_a_send_that_fails_keeps_the_parked_message(ops, pipeline, portal,
     [row] = pipeline.rows("SELECT message_id FROM parked_messages")
     assert row["message_id"] == kept["id"] + ":r30"
     assert await pipeline.queued() == []
+
+
+async def test_a_body_parked_as_base64_goes_back_as_the_bytes_that_were_sent(
+    ops, pipeline, database_url
+) -> None:
+    # what the processor parks when PostgreSQL cannot store a body as JSON (here: not UTF-8)
+    raw = b'{"id": "evt_latin1", "note": "caf\xe9"}'
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO parked_messages (queue, message_id, body, reason, attempts) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            (
+                PORTAL_EVENTS,
+                "evt_latin1:r30",
+                Jsonb({"body_base64": base64.b64encode(raw).decode("ascii")}),
+                "transient failures for 24 hours",
+                31,
+            ),
+        )
+
+    run = await ops("dead-letters", "resubmit", PORTAL_EVENTS, "--all", "--json")
+    assert run.status == 0
+    [queued] = await pipeline.queued()
+    assert (queued["message_id"], bytes(queued["body"])) == ("evt_latin1:resubmit1", raw)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.messaging.resubmission import RESUBMITTED_FROM, resubmission, resubmit_id
+from shared.parked import original_body
 from shared.redelivery import ATTEMPT, FIRST_ATTEMPT_AT, ORIGINAL_MESSAGE_ID
 
 pytestmark = pytest.mark.unit
@@ -64,3 +65,19 @@ def test_retry_counters_and_dead_letter_properties_are_dropped_the_rest_kept() -
         "event_type": "screening.completed",
         RESUBMITTED_FROM: "evt_1:r30",
     }
+
+
+@pytest.mark.parametrize(
+    ("stored", "sent"),
+    [
+        (
+            b'{"id": "evt_1", "score": 12.345678901234567890}',
+            b'{"id": "evt_1", "score": 12.345678901234567890}',
+        ),
+        (b'{"body_base64": "Y2Fm6Q=="}', b"caf\xe9"),  # what could not be stored as JSON
+        (b'{"body_base64": "not base64!"}', b'{"body_base64": "not base64!"}'),
+        (b'{"body_base64": "Y2Fm6Q==", "id": "evt_1"}', b'{"body_base64": "Y2Fm6Q==", "id": "evt_1"}'),
+    ],
+)
+def test_a_parked_body_goes_back_as_it_was_sent(stored: bytes, sent: bytes) -> None:
+    assert original_body(stored) == sent
