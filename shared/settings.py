@@ -28,7 +28,7 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -83,7 +83,11 @@ class Settings(BaseSettings):
     )
 
     database_url: str = Field(validation_alias="DATABASE_URL")
+    # entra: the password is an Entra ID token fetched per new connection (shared/db_auth.py).
+    database_auth: Literal["password", "entra"] = Field(default="password", validation_alias="DATABASE_AUTH")
     redis_url: str = Field(validation_alias="REDIS_URL")
+    # entra: AUTH with the identity's object id and an Entra ID token, renewed on open connections.
+    redis_auth: Literal["password", "entra"] = Field(default="password", validation_alias="REDIS_AUTH")
     redis_key_prefix: str = Field(default="portal:", validation_alias="REDIS_KEY_PREFIX")
     documents_storage: str | None = Field(default=None, validation_alias="DocumentsStorage")
     documents_storage_service_uri: str | None = Field(
@@ -336,6 +340,24 @@ _ALIASES = frozenset(
 
 #: Every setting name the app reads (the Settings model's aliases).
 SETTING_NAMES: frozenset[str] = _ALIASES
+
+
+def database_url(environ: Mapping[str, str]) -> str:
+    """``DATABASE_URL`` alone, read and checked as :class:`Settings` reads and checks it.
+
+    For tools that need only the database (``python -m ops``): demanding every app setting of
+    an operator who wants to list failed events would be wrong. Raises
+    :class:`ConfigurationError` naming the setting when it is unset, empty or malformed; never
+    echoes the value (it may hold a password).
+    """
+    value = setting(environ, "DATABASE_URL")
+    if value is None:
+        raise ConfigurationError("DATABASE_URL is required and not set (an empty value counts as not set)")
+    try:
+        return _require_url(value, "DATABASE_URL", POSTGRES_SCHEMES, "postgresql://user@host:5432/db")
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
