@@ -229,3 +229,19 @@ async def test_database_cut_off_under_devhost_events_wait_and_apply_when_it_retu
             assert app.rows("SELECT 1 FROM devhost.messages WHERE queue LIKE '%%deadletter%%'") == []
     finally:
         await proxy.close()
+
+
+async def test_a_misconfigured_app_answers_503_naming_the_setting_and_keeps_the_portal_retrying(start_app):
+    async with start_app(REDIS_URL="127.0.0.1:6379") as app:  # a typo: no scheme
+        ready = await app.http.get("/api/health/ready")
+        assert ready.status_code == 503
+        body = ready.json()
+        assert body["status"] == "unavailable"
+        assert "REDIS_URL must be a redis://" in body["error"]
+        event = ev.profile_event(ev.candidate())
+        answer = await post(app, event)
+        assert answer.status_code == 503  # the portal retries a 5xx: nothing is lost
+        assert answer.headers["retry-after"] == "60"
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert "misconfigured" in answer.json()["detail"]
+        assert "6379" not in answer.text  # the answer names no value
