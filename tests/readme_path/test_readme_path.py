@@ -114,7 +114,9 @@ class MakeRun:
             except OSError:
                 status, body = None, None
             last = (status, body)
-            if status == 200 and {c["state"] for c in body["components"].values()} == {"up"}:
+            # Ours, not another app that took the port meanwhile: devhost said it started.
+            started = "Host started" in self.output()
+            if started and status == 200 and {c["state"] for c in body["components"].values()} == {"up"}:
                 return dict(body)
             time.sleep(1)
         pytest.fail(f"readiness never answered 200 with every component up (last {last}):\n"
