@@ -17,8 +17,8 @@ other's blocks.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
+import io
 import secrets
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
@@ -68,8 +68,9 @@ class CommittedBlob:
 
 
 def block_id(token: str, index: int) -> str:
-    """A fixed-length block id (the service wants every id of a blob the same length)."""
-    return base64.b64encode(f"{token}:{index:06d}".encode()).decode()
+    """A fixed-length block id (the service wants every id of a blob the same length; the SDK
+    base64-encodes it)."""
+    return f"{token}:{index:06d}"
 
 
 class DocumentBlobs:
@@ -109,7 +110,11 @@ class DocumentBlobs:
         with translated("stage block"):
             # validate_content: the service checks each block's MD5 on arrival (integrity on the
             # wire); the whole file's MD5 is ours to set at commit.
-            await self._container.get_blob_client(name).stage_block(block, data, validate_content=True)
+            # A stream, not bytes: aiohttp sends it in pieces instead of blocking the loop on one
+            # large write (and warns about raw bodies above 1 MiB).
+            await self._container.get_blob_client(name).stage_block(
+                block, io.BytesIO(data), length=len(data), validate_content=True
+            )
 
     async def commit(
         self,

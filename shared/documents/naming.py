@@ -44,7 +44,9 @@ def content_disposition(file_name: str) -> str:
     """
     unicode_name = _clean(file_name)
     ascii_name = unicodedata.normalize("NFKD", unicode_name).encode("ascii", "ignore").decode()
-    ascii_name = _ASCII_UNSAFE.sub("_", ascii_name).strip(" .") or _FALLBACK_NAME
+    ascii_name = _ASCII_UNSAFE.sub("_", ascii_name).strip(" ").rstrip(".")
+    if not ascii_name or ascii_name.startswith("."):  # nothing ASCII before the extension
+        ascii_name = _FALLBACK_NAME + ascii_name
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(unicode_name, safe='')}"
 
 

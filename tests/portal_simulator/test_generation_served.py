@@ -75,7 +75,9 @@ async def test_a_document_of_a_given_type_and_size_is_served_as_announced(
     assert hashlib.sha256(response.content).hexdigest() == document["sha256"]
 
 
-async def test_a_document_with_given_bytes_announces_and_serves_exactly_them(portal: RunningSimulator) -> None:
+async def test_a_document_with_given_bytes_announces_and_serves_exactly_them(
+    portal: RunningSimulator,
+) -> None:
     content = b"MZ\x90\x00" + bytes(200)
     (item,) = await portal.admin.generate_events(
         "document.uploaded",
