@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import hashlib
 import shlex
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from portal_simulator.documents import GeneratedFile
 from portal_simulator.state import StoredDocument
 from shared.documents.addresses import AddressClass, AddressPolicy
 from shared.outcomes import Failed, Ignored, Processed, RetryLater
-from shared.redelivery import ATTEMPT
+from shared.redelivery import ATTEMPT, FIRST_ATTEMPT_AT
 from shared.runtime import Runtime
 from tests.support.documents import Documents, RecordingAlerts, md5_b64, recording_alerts
 from tests.support.eicar import EICAR
@@ -516,3 +518,43 @@ async def test_blob_storage_cut_and_back(start_pipeline, portal, azurite_connect
         assert docs.pipeline.rows("SELECT * FROM parked_messages") == []
     finally:
         await proxy.close()
+
+
+async def test_a_rejection_whose_quarantine_move_did_not_happen_is_moved_by_the_next_delivery(docs):
+    document = await docs.upload(
+        content_base64=base64.b64encode(PE).decode(), content_type="application/pdf", file_name="cv.pdf"
+    )
+    await docs.transfer()
+    [message] = await docs.received("document-verification")
+    name = docs.blob_name(document)
+    # The verdict was written, then Blob Storage went away before the move (as a crash would leave it).
+    docs.pipeline.rows(
+        "UPDATE candidate_documents SET status = 'rejected', rejection_reason = 'executable' "
+        "WHERE portal_document_id = %s RETURNING id",
+        document["id"],
+    )
+    assert await docs.runtime.document_verification.handle(message) == Processed()
+    assert docs.row(document)["blob_path"] == f"quarantine/{name}"
+    assert list(await docs.blobs()) == [f"quarantine/{name}"]
+    assert await docs.runtime.document_verification.handle(message) == Ignored("already rejected")
+
+
+async def test_a_transfer_failing_transiently_for_24_hours_is_parked_with_an_alert(docs):
+    document = await docs.upload(content_type="application/pdf", size_bytes=2000)
+    [message] = await docs.received("document-transfers")
+    await docs.portal.admin.add_fault("error_503", count=1)
+    first_attempt = datetime.now(UTC) - timedelta(hours=25)
+    old = dataclasses.replace(
+        message,
+        message_id=message.message_id + ":r40",
+        application_properties={ATTEMPT: 41, FIRST_ATTEMPT_AT: first_attempt.isoformat()},
+    )
+    outcome = await docs.runtime.document_transfer.handle(old)
+    assert isinstance(outcome, RetryLater)
+    [parked] = docs.pipeline.rows("SELECT queue, message_id, reason, attempts FROM parked_messages")
+    assert parked["queue"] == "document-transfers"
+    assert parked["attempts"] == 41
+    assert parked["reason"].startswith("transient failures for 24 hours; last: portal answered 503")
+    assert await docs.queued("document-transfers") == []
+    assert docs.alerts.kinds() == ["document_parked"]
+    assert docs.row(document)["status"] == "pending"
