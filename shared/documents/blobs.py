@@ -65,6 +65,8 @@ class CommittedBlob:
     etag: str
     metadata: Mapping[str, str]
     content_md5: bytes | None
+    content_type: str = "application/octet-stream"
+    content_disposition: str = ""
 
 
 def block_id(token: str, index: int) -> str:
@@ -97,13 +99,15 @@ class DocumentBlobs:
                 properties = await self._container.get_blob_client(name).get_blob_properties()
             except ResourceNotFoundError:
                 return None
-        md5 = properties.content_settings.content_md5
+        settings = properties.content_settings
         return CommittedBlob(
             name=name,
             size=int(properties.size),
             etag=str(properties.etag),
             metadata=dict(properties.metadata or {}),
-            content_md5=bytes(md5) if md5 else None,
+            content_md5=bytes(settings.content_md5) if settings.content_md5 else None,
+            content_type=str(settings.content_type or "application/octet-stream"),
+            content_disposition=str(settings.content_disposition or ""),
         )
 
     async def stage(self, name: str, block: str, data: bytes) -> None:
@@ -126,14 +130,15 @@ class DocumentBlobs:
         content_md5: bytes,
         metadata: Mapping[str, str],
     ) -> None:
+        """Commit ``blocks`` as the blob's content (an empty list makes an empty blob)."""
         await self.ensure_container()
         with translated("commit block list"):
             await self._container.get_blob_client(name).commit_block_list(
                 [BlobBlock(block_id=b) for b in blocks],
                 content_settings=ContentSettings(
                     content_type=content_type,
-                    content_disposition=content_disposition,
-                    content_md5=bytearray(content_md5),
+                    content_disposition=content_disposition or None,
+                    content_md5=bytearray(content_md5) if content_md5 else None,
                 ),
                 metadata=dict(metadata),
             )
@@ -171,29 +176,34 @@ class DocumentBlobs:
         with translated("delete"), contextlib.suppress(ResourceNotFoundError):
             await self._container.get_blob_client(name).delete_blob(delete_snapshots="include")
 
-    async def quarantine(self, name: str) -> str:
-        """Move ``name`` under ``quarantine/`` (server-side copy, then delete); the new name.
+    async def quarantine(self, name: str, *, chunk_size: int = 4 * 1024 * 1024) -> str:
+        """Move ``name`` under ``quarantine/`` and return the new name.
 
-        Idempotent: a copy already made is not made again, a source already deleted is fine.
-        A copy the service still runs is transient (the caller retries later).
+        The bytes are copied by this worker (read in ranges, staged, committed with the same
+        headers and metadata), not by the service's Copy Blob: that one needs a SAS or Shared Key
+        for its source, and the documents account accepts only Entra ID. Idempotent: a quarantine
+        copy already committed is kept, a source already deleted is fine.
         """
         target = quarantine_name(name)
         if target == name:
             return name
-        destination = self._container.get_blob_client(target)
-        with translated("quarantine"):
-            try:
-                properties = await destination.get_blob_properties()
-                status = str(properties.copy.status) if properties.copy.status is not None else None
-            except ResourceNotFoundError:
-                source = self._container.get_blob_client(name)
-                result = await destination.start_copy_from_url(source.url)
-                copy_status = result.get("copy_status")
-                status = str(copy_status) if copy_status is not None else None
-        if status in ("failed", "aborted"):
-            await self.delete(target)  # start again on the next attempt
-        if status not in (None, "success"):
-            raise DependencyUnavailable(f"Blob Storage quarantine copy is {status}")
+        if await self.committed(target) is None:
+            source = await self.committed(name)
+            if source is None:
+                return target  # neither: nothing to move (a missing blob is its own reason)
+            token = new_transfer_token()
+            blocks: list[str] = []
+            async for chunk in self.read(source, chunk_size=chunk_size):
+                blocks.append(block_id(token, len(blocks)))
+                await self.stage(target, blocks[-1], chunk)
+            await self.commit(
+                target,
+                blocks,
+                content_type=source.content_type,
+                content_disposition=source.content_disposition,
+                content_md5=source.content_md5 or b"",
+                metadata={**source.metadata, "quarantined": "true"},
+            )
         await self.delete(name)
         return target
 
