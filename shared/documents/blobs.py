@@ -22,6 +22,7 @@ import io
 import secrets
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -56,6 +57,37 @@ def translated(action: str) -> Iterator[None]:
         raise DependencyUnavailable(f"Blob Storage {action}: {type(exc).__name__}") from exc
     except (TimeoutError, OSError) as exc:
         raise DependencyUnavailable(f"Blob Storage {action}: {type(exc).__name__}") from exc
+
+
+class BlockReader(io.RawIOBase):
+    """A read-only, seekable stream over one block's buffer, without copying it (the SDK reads
+    it to compute the block's MD5, seeks back, and reads it again to send it)."""
+
+    def __init__(self, data: bytes | memoryview) -> None:
+        super().__init__()
+        self._view = memoryview(data).cast("B")
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        target = memoryview(buffer).cast("B")
+        count = min(len(target), len(self._view) - self._position)
+        target[:count] = self._view[self._position : self._position + count]
+        self._position += count
+        return count
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}[whence]
+        self._position = max(0, min(base + offset, len(self._view)))
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,14 +142,14 @@ class DocumentBlobs:
             content_disposition=str(settings.content_disposition or ""),
         )
 
-    async def stage(self, name: str, block: str, data: bytes) -> None:
+    async def stage(self, name: str, block: str, data: bytes | memoryview) -> None:
         with translated("stage block"):
             # validate_content: the service checks each block's MD5 on arrival (integrity on the
-            # wire); the whole file's MD5 is ours to set at commit.
-            # A stream, not bytes: aiohttp sends it in pieces instead of blocking the loop on one
-            # large write (and warns about raw bodies above 1 MiB).
+            # wire); the whole file's MD5 is ours to set at commit. A stream over the block, not
+            # bytes: aiohttp sends it in pieces instead of one large write (it warns about raw
+            # bodies above 1 MiB), and no copy of the block is made.
             await self._container.get_blob_client(name).stage_block(
-                block, io.BytesIO(data), length=len(data), validate_content=True
+                block, BlockReader(data), length=len(data), validate_content=True
             )
 
     async def commit(

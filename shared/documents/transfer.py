@@ -11,7 +11,7 @@ the message in exactly one :mod:`~shared.outcomes` value, then one step records 
   bookkeeping is finished: no second download, one blob.
 * Otherwise the bytes stream from the portal (:mod:`~shared.documents.download`) into blocks of
   :data:`BLOCK_SIZE`, at most :data:`MAX_IN_FLIGHT` of them staging while the next one fills,
-  so memory stays near ``(MAX_IN_FLIGHT + 2) × BLOCK_SIZE`` whatever the size. sha256 and MD5
+  so memory stays near ``(MAX_IN_FLIGHT + 1) × BLOCK_SIZE`` whatever the size. sha256 and MD5
   are computed on the way (in a thread: hashlib releases the GIL, so hashing overlaps the
   network). Only when the size and the sha256 equal the event's is the block list committed,
   with the content type, a sanitised ``Content-Disposition``, ``Content-MD5`` (the service
@@ -120,25 +120,33 @@ class _Call:
         )
 
 
-async def _blocks(chunks: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:
-    """Re-cut the download's chunks into blocks of ``size`` bytes (the last one shorter)."""
-    parts: list[bytes] = []
-    filled = 0
+async def _blocks(chunks: AsyncIterator[bytes], size: int, *, total: int) -> AsyncIterator[memoryview]:
+    """Re-cut the download's chunks into blocks of ``size`` bytes (the last one shorter).
+
+    Each block is filled in place in a buffer of its own (no list of pieces joined into a copy),
+    sized for what is still expected: a 1 KB document never allocates a 4 MiB buffer.
+    """
+    remaining = total
+    buffer, filled = bytearray(max(min(size, remaining), 1)), 0
     async for chunk in chunks:
         view = memoryview(chunk)
         while view:
-            take = view[: size - filled]
-            parts.append(bytes(take))
-            filled += len(take)
-            view = view[len(take) :]
-            if filled == size:
-                yield b"".join(parts)
-                parts, filled = [], 0
-    if parts:
-        yield b"".join(parts)
+            if filled == len(buffer):  # more than expected: let the caller's size check refuse it
+                yield memoryview(buffer)
+                buffer, filled = bytearray(size), 0
+            take = min(len(view), len(buffer) - filled)
+            buffer[filled : filled + take] = view[:take]
+            filled += take
+            view = view[take:]
+            if filled == len(buffer) and remaining - filled > 0:
+                remaining -= filled
+                yield memoryview(buffer)
+                buffer, filled = bytearray(min(size, remaining)), 0
+    if filled:
+        yield memoryview(buffer)[:filled]
 
 
-def _hash(hashes: tuple[hashlib._Hash, ...], data: bytes) -> None:
+def _hash(hashes: tuple[hashlib._Hash, ...], data: memoryview) -> None:
     for digest in hashes:
         digest.update(data)
 
@@ -154,7 +162,7 @@ class _BlockWriter:
         self._tasks: set[asyncio.Task[None]] = set()
         self.block_ids: list[str] = []
 
-    async def stage(self, data: bytes) -> None:
+    async def stage(self, data: memoryview) -> None:
         while len(self._tasks) >= self._max:
             done, self._tasks = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -294,7 +302,7 @@ class DocumentTransfer:
                 document.download_url, expected_size=document.size_bytes, max_bytes=self._max_bytes
             ) as opened:
                 call.status = 200
-                async for block in _blocks(opened.chunks, block_size):
+                async for block in _blocks(opened.chunks, block_size, total=document.size_bytes):
                     await asyncio.to_thread(_hash, (sha256, md5), block)
                     received += len(block)
                     await writer.stage(block)

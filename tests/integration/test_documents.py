@@ -348,10 +348,9 @@ async def test_the_peak_memory_of_a_200_mb_transfer_stays_within_a_few_blocks(bi
     finally:
         tracemalloc.stop()
     assert outcome == Processed()
-    # 4 MiB blocks, 2 staging while the next fills: about 16 MiB; the simulator serving the file
-    # in this same process adds its 1 MiB chunks. Holding the file would be 200 MB.
-    print(f"peak {peak / 2**20:.1f} MiB")
-    assert peak < 40 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB"
+    # 4 MiB blocks, 2 staging while the next fills: about 12 MiB; the simulator serving the file
+    # in this same process adds its 1 MiB chunks. Holding the file would take 200 MB.
+    assert peak < 32 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB"
     name = big_docs.blob_name(document)
     properties = await big_docs.blob_properties(name)
     assert properties.size == 200 * 1000 * 1000
