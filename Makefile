@@ -86,6 +86,7 @@ demo: $(VENV)/.installed
 
 bench: services-test
 	source $(LOCAL)/test.env && $(PY) bench/ingest.py
+	source $(LOCAL)/test.env && $(PY) bench/documents.py
 
 clean:
 	rm -rf $(LOCAL)/azurite $(LOCAL)/*.env
