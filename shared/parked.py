@@ -1,0 +1,140 @@
+"""``parked_messages``: what 24 hours of transient failures left for an operator.
+
+A queue flow parks a message (DESIGN.md) when its dependency stayed unreachable for 24 h: the
+row keeps the queue, the ``message_id`` it had then, the body (jsonb), the reason and the
+attempt count, and an alert was raised. Once the cause is fixed the operator resubmits it:
+
+* the body goes back to its queue as it was stored (``body::text``, so numbers keep every
+  digit), under the id and properties of :mod:`shared.messaging.resubmission`. The table keeps
+  no application properties (DESIGN.md's columns), so a resubmitted parked message carries only
+  ``resubmitted_from``; the processor then takes the resubmission's enqueue time as the
+  event's ``received_at``. A body PostgreSQL could not store as JSON was parked as
+  ``{"body_base64": "..."}`` (its bytes, never lost): it goes back as those original bytes;
+* **send first, then delete**: each row is locked (``FOR UPDATE SKIP LOCKED``, so two operators
+  never take the same row), its message is sent and confirmed, then the row is deleted, and
+  that commits: one transaction per row, so a failure stops the run with the rows not yet
+  sent still parked. The row is deleted rather than marked: the table lists what waits for an
+  operator, and the resubmitted message (``resubmitted_from``) and the event's own record carry
+  the history. The send and the delete cannot be one unit (the queue is another service), so a
+  crash between them leaves the row parked with its copy on the queue; resubmitting it again
+  sends the same id (duplicate detection drops it within 10 minutes) and otherwise the
+  processor's idempotency absorbs the copy (``webhook_events.event_id`` UNIQUE).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from shared.messaging.port import MessageSender
+from shared.messaging.resubmission import Resubmitted, resubmission
+
+_COLUMNS = "id, queue, message_id, convert_to(body::text, 'UTF8') AS body, reason, attempts, parked_at"
+
+LIST = f"""
+SELECT {_COLUMNS} FROM parked_messages
+WHERE queue = %(queue)s AND (%(every)s OR message_id = ANY(%(message_ids)s))
+ORDER BY id
+LIMIT %(limit)s
+"""  # noqa: S608 (only module constants are interpolated)
+
+TAKE = f"SELECT {_COLUMNS} FROM parked_messages WHERE id = %(id)s FOR UPDATE SKIP LOCKED"  # noqa: S608
+
+DELETE = "DELETE FROM parked_messages WHERE id = %(id)s"
+
+
+#: The wrapper a queue flow parks a body under when PostgreSQL cannot store it as JSON
+#: (not UTF-8, not JSON, or refused): ``{"body_base64": "<the bytes as sent>"}``.
+BASE64_KEY = "body_base64"
+
+
+def original_body(stored: bytes) -> bytes:
+    """The bytes the message had when it was parked: the stored JSON as it is, or the bytes
+    inside a :data:`BASE64_KEY` wrapper (no event is such an object: it has an id and a type)."""
+    try:
+        value = json.loads(stored)
+    except ValueError:
+        return stored
+    if isinstance(value, dict) and set(value) == {BASE64_KEY} and isinstance(value[BASE64_KEY], str):
+        try:
+            return base64.b64decode(value[BASE64_KEY], validate=True)
+        except binascii.Error:
+            return stored
+    return stored
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedMessage:
+    id: int
+    queue: str
+    message_id: str
+    body: bytes
+    reason: str
+    attempts: int
+    parked_at: datetime
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ParkedMessage:
+        return cls(**{**row, "body": bytes(row["body"])})
+
+
+async def list_parked(
+    conn: AsyncConnection[Any],
+    queue: str,
+    *,
+    message_ids: Collection[str] | None = None,
+    limit: int | None = None,
+) -> list[ParkedMessage]:
+    """The parked messages of ``queue`` (those with ``message_ids``, when given), oldest first."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            LIST,
+            {
+                "queue": queue,
+                "every": message_ids is None,
+                "message_ids": sorted(message_ids or ()),
+                "limit": limit,
+            },
+        )
+        return [ParkedMessage.from_row(row) for row in await cur.fetchall()]
+
+
+async def resubmit_parked(
+    conn: AsyncConnection[Any],
+    sender: MessageSender,
+    queue: str,
+    message_ids: Collection[str] | None = None,
+) -> list[Resubmitted]:
+    """Send the parked messages of ``queue`` back to it, one row at a time (module docstring).
+
+    ``conn`` must not be inside a transaction: each row gets its own. Raises what the sender
+    raises (:class:`DependencyUnavailable`, :class:`MessageTooLarge`); rows resubmitted before
+    stay resubmitted, the current and later ones stay parked.
+    """
+    done: list[Resubmitted] = []
+    for candidate in await list_parked(conn, queue, message_ids=message_ids):
+        async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(TAKE, {"id": candidate.id})
+            row = await cur.fetchone()
+            if row is None:
+                continue  # resubmitted by someone else meanwhile (deleted, or locked by them)
+            parked = ParkedMessage.from_row(row)
+            message = resubmission(
+                parked.message_id,
+                original_body(parked.body),
+                application_properties={},
+                content_type="application/json",
+                taken={r.new_message_id for r in done},
+            )
+            await sender.send(queue, [message])
+            await cur.execute(DELETE, {"id": parked.id})
+        done.append(Resubmitted("parked", queue, parked.message_id, message.message_id))
+    return done
