@@ -5,11 +5,11 @@ row keeps the queue, the ``message_id`` it had then, the body (jsonb), the reaso
 attempt count, and an alert was raised. Once the cause is fixed the operator resubmits it:
 
 * the body goes back to its queue as it was stored (``body::text``, so numbers keep every
-  digit), under the id and properties of :mod:`shared.messaging.resubmission`. The table keeps
-  no application properties (DESIGN.md's columns), so a resubmitted parked message carries only
-  ``resubmitted_from``; the processor then takes the resubmission's enqueue time as the
-  event's ``received_at``. A body PostgreSQL could not store as JSON was parked as
-  ``{"body_base64": "..."}`` (its bytes, never lost): it goes back as those original bytes;
+  digit), with the application properties it was parked with (``received_at`` included, so
+  the event keeps the time it was first received), under the id and properties of
+  :mod:`shared.messaging.resubmission` (retry counters dropped). A body PostgreSQL could not
+  store as JSON was parked as ``{"body_base64": "..."}`` (its bytes, never lost): it goes back
+  as those original bytes;
 * **send first, then delete**: each row is locked (``FOR UPDATE SKIP LOCKED``, so two operators
   never take the same row), its message is sent and confirmed, then the row is deleted, and
   that commits: one transaction per row, so a failure stops the run with the rows not yet
@@ -33,11 +33,16 @@ from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from shared.messaging.port import MessageSender
 from shared.messaging.resubmission import Resubmitted, resubmission
+from shared.queued import QueuedMessage
 
-_COLUMNS = "id, queue, message_id, convert_to(body::text, 'UTF8') AS body, reason, attempts, parked_at"
+_COLUMNS = (
+    "id, queue, message_id, convert_to(body::text, 'UTF8') AS body, application_properties, reason, "
+    "attempts, parked_at"
+)
 
 LIST = f"""
 SELECT {_COLUMNS} FROM parked_messages
@@ -54,6 +59,36 @@ DELETE = "DELETE FROM parked_messages WHERE id = %(id)s"
 #: The wrapper a queue flow parks a body under when PostgreSQL cannot store it as JSON
 #: (not UTF-8, not JSON, or refused): ``{"body_base64": "<the bytes as sent>"}``.
 BASE64_KEY = "body_base64"
+
+PARK = """
+INSERT INTO parked_messages (queue, message_id, body, application_properties, reason, attempts)
+VALUES (%(queue)s, %(message_id)s, %(body)s::jsonb, %(properties)s, %(reason)s, %(attempts)s)
+ON CONFLICT (queue, message_id) DO NOTHING
+"""
+
+
+def park_parameters(
+    queue: str, message: QueuedMessage, reason: str, attempts: int, *, as_base64: bool
+) -> dict[str, Any]:
+    """The row of one message to park: its body as sent, or (``as_base64``, when PostgreSQL
+    refused it) its bytes under :data:`BASE64_KEY`; its application properties as they were."""
+    body = (
+        json.dumps({BASE64_KEY: base64.b64encode(message.body).decode("ascii")})
+        if as_base64
+        else message.body.decode("utf-8")
+    )
+    properties = {
+        name: value.decode() if isinstance(value, bytes) else value
+        for name, value in message.application_properties.items()
+    }
+    return {
+        "queue": queue,
+        "message_id": message.message_id,
+        "body": body,
+        "properties": Jsonb(properties, dumps=lambda v: json.dumps(v, default=str)),
+        "reason": reason,
+        "attempts": attempts,
+    }
 
 
 def original_body(stored: bytes) -> bytes:
@@ -77,6 +112,7 @@ class ParkedMessage:
     queue: str
     message_id: str
     body: bytes
+    application_properties: dict[str, Any]
     reason: str
     attempts: int
     parked_at: datetime
@@ -130,7 +166,7 @@ async def resubmit_parked(
             message = resubmission(
                 parked.message_id,
                 original_body(parked.body),
-                application_properties={},
+                application_properties=parked.application_properties,
                 content_type="application/json",
                 taken={r.new_message_id for r in done},
             )

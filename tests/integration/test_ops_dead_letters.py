@@ -56,11 +56,15 @@ async def parked(pipeline, portal) -> dict[str, Any]:
     message = QueuedMessage(
         ev.body_of(event),
         event["id"] + ":r30",
-        {ATTEMPT: 31, FIRST_ATTEMPT_AT: first, ORIGINAL_MESSAGE_ID: event["id"]},
+        {ATTEMPT: 31, FIRST_ATTEMPT_AT: first, ORIGINAL_MESSAGE_ID: event["id"], "received_at": RECEIVED},
     )
     assert (await pipeline.runtime.processor.process([message])).parked == 1
     await portal.admin.reset_faults()
     return event
+
+
+#: When the receiver first accepted the parked event (a property the parking keeps).
+RECEIVED = "2026-11-27T09:30:00+00:00"
 
 
 def snapshot(database_url: str) -> dict[str, list[dict[str, Any]]]:
@@ -180,13 +184,20 @@ async def test_a_resubmitted_parked_message_starts_afresh_and_is_then_processed(
     assert pipeline.rows("SELECT * FROM parked_messages") == []
     [queued] = await pipeline.queued()
     assert queued["message_id"] == kept["id"] + ":resubmit1"
-    assert queued["application_properties"] == {"resubmitted_from": kept["id"] + ":r30"}  # no retry counters
+    # the properties it was parked with, the retry counters dropped
+    assert queued["application_properties"] == {
+        "resubmitted_from": kept["id"] + ":r30",
+        "received_at": RECEIVED,
+    }
     assert queued["scheduled_enqueue_time"] is None
 
     [report] = await pipeline.drain()  # the portal answers again: the profile is fetched
     assert report.event_outcomes == {kept["id"]: "processed"}
-    [row] = pipeline.rows("SELECT status, attempts FROM webhook_events WHERE event_id = %s", kept["id"])
+    [row] = pipeline.rows(
+        "SELECT status, attempts, received_at FROM webhook_events WHERE event_id = %s", kept["id"]
+    )
     assert (row["status"], row["attempts"]) == ("processed", 1)
+    assert row["received_at"] == datetime.fromisoformat(RECEIVED)  # when it first arrived
     assert pipeline.candidate(kept["data"]["screening"]["candidate_id"])["stage"] == "assessment"
 
 
