@@ -106,12 +106,6 @@ VALUES ('outbound', 'GET /v1/documents/{doc_id}/content', %(entity_id)s, %(outco
         %(duration_ms)s, %(error)s)
 """
 
-PARK = """
-INSERT INTO parked_messages (queue, message_id, body, reason, attempts)
-VALUES (%(queue)s, %(message_id)s, %(body)s, %(reason)s, %(attempts)s)
-ON CONFLICT (queue, message_id) DO NOTHING
-"""
-
 # --- ops ------------------------------------------------------------------------------------
 
 LIST = """

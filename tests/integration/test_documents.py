@@ -557,3 +557,25 @@ async def test_a_transfer_failing_transiently_for_24_hours_is_parked_with_an_ale
     assert await docs.queued("document-transfers") == []
     assert docs.alerts.kinds() == ["document_parked"]
     assert docs.row(document)["status"] == "pending"
+
+
+async def test_a_parked_transfer_is_resubmitted_by_the_operator_and_then_succeeds(docs, capsys, database_url):
+    from tests.support.ops import Ops
+
+    document = await docs.upload(content_type="application/pdf", size_bytes=2000)
+    [message] = await docs.received("document-transfers")
+    await docs.portal.admin.add_fault("error_503", count=1)
+    old = dataclasses.replace(
+        message,
+        application_properties={
+            ATTEMPT: 41,
+            FIRST_ATTEMPT_AT: (datetime.now(UTC) - timedelta(hours=25)).isoformat(),
+        },
+    )
+    await docs.runtime.document_transfer.handle(old)
+    ops = Ops(capsys, {"DATABASE_URL": database_url, "ServiceBusConnection": database_url})
+    run = await ops("dead-letters", "resubmit", "document-transfers", "--all", "--source", "parked")
+    assert run.status == 0, run.err
+    assert docs.pipeline.rows("SELECT * FROM parked_messages") == []
+    await docs.settle()
+    assert docs.row(document)["status"] == "verified"
