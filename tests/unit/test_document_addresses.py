@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from ipaddress import ip_address
 
+import httpx
 import pytest
 
 from shared.documents.addresses import AddressClass, AddressPolicy, classify
+from shared.documents.transport import PinnedTransport
 from shared.errors import DocumentRefused, PortalUnavailable
 
 
@@ -127,3 +129,34 @@ async def test_a_failed_resolution_is_transient():
     empty = AddressPolicy.for_portal("https://api.portal.example", resolver=resolver_answering())
     with pytest.raises(PortalUnavailable):
         await empty.pin("api.portal.example", 443)
+
+
+async def test_the_request_goes_to_the_checked_address_with_the_name_in_host_and_sni():
+    seen: list[httpx.Request] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200)
+
+    policy = AddressPolicy.for_portal(
+        "https://api.portal.example", resolver=resolver_answering("93.184.216.34")
+    )
+    transport = PinnedTransport(policy, httpx.MockTransport(handler))
+    async with httpx.AsyncClient(transport=transport) as client:
+        await client.get("https://api.portal.example/v1/documents/doc_1/content?sig=abc")
+    [request] = seen
+    assert str(request.url) == "https://93.184.216.34/v1/documents/doc_1/content?sig=abc"
+    assert request.headers["host"] == "api.portal.example"
+    assert request.extensions["sni_hostname"] == "api.portal.example"
+
+
+async def test_a_refused_address_is_never_handed_to_the_connection():
+    async def handler(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("no request may be sent")
+
+    policy = AddressPolicy.for_portal(
+        "https://api.portal.example", resolver=resolver_answering("169.254.169.254")
+    )
+    async with httpx.AsyncClient(transport=PinnedTransport(policy, httpx.MockTransport(handler))) as client:
+        with pytest.raises(DocumentRefused):
+            await client.get("https://api.portal.example/v1/documents/doc_1/content")
