@@ -18,7 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 from shared.alerts import AlertSink
 from shared.db import transaction
 from shared.messaging import MessageSender
-from shared.outcomes import RetryLater
+from shared.outcomes import STATUS, Outcome, RetryLater
 from shared.parked import PARK, park_parameters
 from shared.queued import QueuedMessage
 from shared.redelivery import ATTEMPT, reschedule
@@ -26,6 +26,11 @@ from shared.redelivery import ATTEMPT, reschedule
 log = logging.getLogger(__name__)
 
 PARK_REASON = "transient failures for 24 hours"
+
+
+def outcome_word(outcome: Outcome) -> str:
+    """How an outcome is counted and logged: its status word, or ``rescheduled``."""
+    return STATUS.get(type(outcome), "rescheduled")
 
 
 def _is_json(body: bytes) -> bool:

@@ -50,7 +50,7 @@ from shared.documents.blobs import MAX_BLOCKS, DocumentBlobs, block_id, new_tran
 from shared.documents.download import DocumentDownloader
 from shared.documents.messages import MalformedMessage, TransferRequest
 from shared.documents.naming import blob_metadata, blob_name, content_disposition
-from shared.documents.retrying import retry_or_park
+from shared.documents.retrying import outcome_word, retry_or_park
 from shared.documents.store import DocumentRow
 from shared.errors import DependencyUnavailable, DocumentRefused, PortalRejected, TransientError
 from shared.messaging import DOCUMENT_TRANSFERS, MessageSender
@@ -417,7 +417,7 @@ class DocumentTransfer:
                     store.LOG_DOWNLOAD,
                     {
                         "entity_id": document.portal_document_id,
-                        "outcome": _OUTCOME_WORDS[type(outcome)],
+                        "outcome": outcome_word(outcome),
                         "http_status": call.http_status,
                         "duration_ms": call.duration_ms,
                         "error": call.error,
@@ -425,16 +425,8 @@ class DocumentTransfer:
                 )
 
 
-_OUTCOME_WORDS: dict[type[Outcome], str] = {
-    Processed: "processed",
-    Ignored: "ignored",
-    Failed: "failed",
-    RetryLater: "rescheduled",
-}
-
-
 def _report(message: QueuedMessage, decision: TransferDecision, outcome: Outcome) -> None:
-    word = _OUTCOME_WORDS[type(outcome)]
+    word = outcome_word(outcome)
     metrics.increment("document_transfers", outcome=word)
     document_id = decision.request.document_id if decision.request is not None else "-"
     if isinstance(outcome, Processed):

@@ -38,7 +38,7 @@ from shared.documents import store
 from shared.documents.blobs import DocumentBlobs
 from shared.documents.messages import MalformedMessage, VerificationRequest
 from shared.documents.naming import QUARANTINE_PREFIX
-from shared.documents.retrying import retry_or_park
+from shared.documents.retrying import outcome_word, retry_or_park
 from shared.documents.scan import NoScanner, Scanner, ScanResult
 from shared.documents.sniff import SampleBuilder, Verdict, judge
 from shared.documents.store import DocumentRow
@@ -157,9 +157,7 @@ class DocumentVerification:
                 outcome=outcome,
                 now=self._clock(),
             )
-        word = {Processed: "processed", Ignored: "ignored", Failed: "failed", RetryLater: "rescheduled"}[
-            type(outcome)
-        ]
+        word = outcome_word(outcome)
         metrics.increment("document_verifications", outcome=word)
         if not isinstance(outcome, Processed):
             log.info("document verification %s: %s", word, getattr(outcome, "reason", ""))
