@@ -187,7 +187,12 @@ async def test_every_event_type_over_http_leaves_its_row(running_app):
     statuses = {str(r["id"]): r["status"] for r in app.rows("SELECT id, status FROM interviews")}
     assert statuses == {req_declined: "declined", req_cancelled: "cancelled"}
     assert app.rows("SELECT status FROM offers") == [{"status": "declined"}]
-    assert app.rows("SELECT status FROM candidate_documents") == [{"status": "pending"}]
+    # The document's row is there; its transfer then asks the portal, which has no such file
+    # (the event is made up here): the transfer fails with the reason, the event stays processed.
+    await app.eventually(lambda: app.rows("SELECT 1 FROM candidate_documents WHERE status <> 'pending'"))
+    assert app.rows("SELECT status, last_error FROM candidate_documents") == [
+        {"status": "failed", "last_error": "the portal has no such document (404)"}
+    ]
     outcomes = {
         r["event_type"]: r["status"] for r in app.rows("SELECT event_type, status FROM webhook_events")
     }
