@@ -11,7 +11,7 @@ rule                      why
 ========================  ===========================================================
 no U+0000 in any string   PostgreSQL ``text`` cannot hold NUL and ``jsonb`` refuses
 or key                    ``\\u0000`` ("unsupported Unicode escape sequence")
-no U+D800–U+DFFF          a lone surrogate (only a ``\\uXXXX`` escape can make one) is
+no U+D800–U+DFFF          a lone surrogate (only a ``\\u`` escape of four hex digits can make one) is
                           not Unicode text: ``jsonb`` refuses it, UTF-8 cannot encode it
 numbers finite            ``NaN``/``Infinity`` are not JSON
 \\|number\\| ≤ DOUBLE_MAX  above ~1.8e308 a double overflows to infinity (RFC 7493 §2.2)
@@ -215,7 +215,7 @@ def format_path(path: Sequence[str | int]) -> str:
 
 
 def escape_unstorable(text: str) -> str:
-    """``text`` with NUL and lone surrogates written as ``\\u0000``/``\\udXXX`` (six ASCII
+    """``text`` with NUL and lone surrogates written as ``\\u0000`` and ``\\ud800``-style escapes (six ASCII
     characters), for identifiers and messages that must go into ``text`` columns whatever
     arrived."""
     if _UNSTORABLE_TEXT.search(text) is None:
