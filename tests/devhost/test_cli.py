@@ -62,7 +62,7 @@ async def test_send_from_stdin_with_id_properties_and_schedule(settings_file, qu
     done = await devhost(
         "send", "portal-events", "-", "--settings-file", str(settings_file),
         "--message-id", "evt-1", "--property", "attempt=2", "--property", "source=cli",
-        "--scheduled-in", "0.5",
+        "--scheduled-in", "5",  # long enough that a loaded machine cannot make it due already
         stdin=b'{"hello": "world"}',
     )
     assert done.returncode == 0, done.stderr
@@ -70,7 +70,7 @@ async def test_send_from_stdin_with_id_properties_and_schedule(settings_file, qu
     assert await receiver.receive("portal-events", 10, LOCK) == []  # scheduled: not yet
     due = await receiver.next_visible_at("portal-events")
     assert due is not None
-    assert due >= before + timedelta(seconds=0.5)
+    assert due >= before + timedelta(seconds=5)
     await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.05)
     [got] = await receiver.receive("portal-events", 10, LOCK)
     assert (got.message_id, got.body) == ("evt-1", b'{"hello": "world"}')
