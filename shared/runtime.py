@@ -27,6 +27,7 @@ from shared.inbound.bulk_import import BulkImporter
 from shared.inbound.processor import EventProcessor
 from shared.inbound.receiver import WebhookReceiver
 from shared.messaging import MessageSender, create_message_sender
+from shared.portal_activity import PgActivityLog
 from shared.portal_client import PortalClient
 from shared.redis_store import ProcessedEvents, create_redis
 from shared.rules import ScoringRules
@@ -105,14 +106,23 @@ class Runtime:
         return runtime
 
     @cached_property
-    def portal(self) -> PortalClient:
-        breaker = CircuitBreaker(
+    def breaker(self) -> CircuitBreaker:
+        return CircuitBreaker(
             self.redis,
             self.settings.redis_key_prefix,
             failure_threshold=self.settings.circuit_failure_threshold,
             cooldown_seconds=self.settings.circuit_cooldown_seconds,
         )
-        return PortalClient(self.portal_http, self.secrets, breaker)
+
+    @cached_property
+    def portal(self) -> PortalClient:
+        return PortalClient(
+            self.portal_http,
+            self.secrets,
+            self.breaker,
+            activity=PgActivityLog(self.db),
+            alerter=self.alerter,
+        )
 
     @cached_property
     def alerter(self) -> Alerter:
