@@ -36,10 +36,12 @@ class _StatusRecorder:
     def __init__(self, send: Send) -> None:
         self._send = send
         self.status: int | None = None
+        self.replayed = False
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.status = int(message["status"])
+            self.replayed = any(name.lower() == b"idempotent-replayed" for name, _ in message["headers"])
         await self._send(message)
 
 
@@ -78,6 +80,7 @@ class PortalEdge:
             self._template(scope),
             result or str(recorder.status),
             key.decode("latin-1") if key is not None else None,
+            replayed=recorder.replayed,
         )
 
     def _template(self, scope: Scope) -> str:
@@ -130,6 +133,10 @@ class PortalEdge:
             await problem(503, "Service Unavailable", detail="injected fault", headers=retry_after)(
                 scope, receive, send
             )
+        elif rule.kind == "error_401":
+            await problem(
+                401, "Unauthorized", detail="injected fault", headers={"WWW-Authenticate": "Bearer"}
+            )(scope, receive, send)
         elif rule.kind == "error_429":
             await problem(429, "Too Many Requests", detail="injected fault", headers=retry_after)(
                 scope, receive, send
