@@ -27,6 +27,8 @@ from shared.inbound.bulk_import import BulkImporter
 from shared.inbound.processor import EventProcessor
 from shared.inbound.receiver import WebhookReceiver
 from shared.messaging import MessageSender, create_message_sender
+from shared.outbound.dispatcher import SyncDispatcher
+from shared.outbound.timer_budget import interval_seconds
 from shared.portal_activity import PgActivityLog
 from shared.portal_client import PortalClient
 from shared.redis_store import ProcessedEvents, create_redis
@@ -123,6 +125,21 @@ class Runtime:
             activity=PgActivityLog(self.db),
             alerter=self.alerter,
         )
+
+    @cached_property
+    def dispatcher(self) -> SyncDispatcher:
+        return SyncDispatcher(
+            db=self.db,
+            portal=self.portal,
+            alerter=self.alerter,
+            sender=self.sender,
+            lease_seconds=self.settings.sync_lease_seconds,
+        )
+
+    @cached_property
+    def replay_budget_seconds(self) -> float:
+        """How long one replay run may claim work: its timer's interval (capped)."""
+        return interval_seconds(self.settings.sync_replay_schedule)
 
     @cached_property
     def alerter(self) -> Alerter:

@@ -1,0 +1,728 @@
+"""``sync_dispatcher``'s core: ATS commands into ``sync_queue`` rows, and rows into portal calls.
+
+**Queue part** (:meth:`SyncDispatcher.handle`, one ``ats-outbound`` message at a time). The
+command is read (:mod:`shared.outbound.commands`). One without a usable ``command_id`` is parked
+with an alert. Then one transaction, under the candidate's row lock: a command seen before
+(UNIQUE ``command_id``) changes nothing; one that can never be valid (unknown candidate, bad
+fields, an interview or offer of another candidate) becomes a ``failed`` row with its reason,
+its interview or offer ``failed`` when the candidate exists; otherwise the interview or offer
+is upserted (an early answer from the portal may have created it: what it holds is kept), a
+``candidate.status`` sets the stage there and then (the ATS is the authority, whatever the
+portal later says) and supersedes the candidate's older pending status changes, and the row is
+inserted ``processing`` with a lease, or ``pending`` when an older row of the candidate is still
+unfinished (a candidate's rows go in order). After commit, a ``processing`` row gets its first
+attempt.
+
+**Timer part** (:meth:`SyncDispatcher.replay`). Nothing while the breaker is open. Otherwise
+stale status changes are superseded, then due rows are claimed (``FOR UPDATE SKIP LOCKED``, the
+oldest unfinished row per candidate, leased in the same statement) a wave of ``concurrency`` at a
+time, and attempted, until nothing is due or the run's budget (its timer interval) is spent.
+
+**An attempt** calls the portal with ``Idempotency-Key`` = the command id and decides, as a
+value, what the answer means (:data:`AttemptResult`), then records it in one transaction that
+applies only while this worker still holds the lease: success completes the row and moves its
+interview or offer forward only (``requested`` → ``pending``, ``sending`` → ``sent``, the stage
+to ``offer`` when that is forward and the stage not final); a transient failure waits as
+:mod:`shared.outbound.retry` says; a permanent one, or the sixth transient one, fails the row
+with one ``sync_failed`` alert and fails its interview or offer (unless the portal's answer
+already moved it on); a call that was never made (breaker open, our key refused) waits without
+using an attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+from uuid import UUID
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from shared import metrics
+from shared.alerts import AlertSink
+from shared.db import transaction
+from shared.errors import (
+    CircuitOpen,
+    DependencyUnavailable,
+    PermanentError,
+    PortalCredentialRejected,
+    TransientError,
+)
+from shared.messaging import ATS_OUTBOUND, MessageSender
+from shared.outbound import store
+from shared.outbound.commands import Command, CommandType, Invalid, Unusable, read_command
+from shared.outbound.retry import MAX_ATTEMPTS, RandomSource, defer_delay, retry_delay
+from shared.outcomes import Failed, Ignored, Outcome, Processed, RetryLater
+from shared.portal_client import Created, PortalClient
+from shared.queued import QueuedMessage
+from shared.redelivery import ATTEMPT, reschedule
+from shared.rules import Stage, proposed_stage_change, stage_set_by_ats
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+Monotonic = Callable[[], float]
+
+#: SQLSTATEs that say "try again", not "this statement is wrong".
+_TRANSIENT_SQL = (
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.LockNotAvailable,
+    psycopg.errors.QueryCanceled,
+)
+
+
+class _Duplicate(Exception):
+    """Raised inside the intake transaction (rolling it back) when the command is already there."""
+
+
+# --- what an attempt came to ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """The portal took the command (2xx); ``portal_id`` is the id it gave, when it gave one."""
+
+    http_status: int
+    portal_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Unavailable:
+    """A transient failure (408, 429, 5xx, timeout, broken connection): an attempt used."""
+
+    reason: str
+    http_status: int | None
+    retry_after: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A permanent answer (400, 404, 409, 422): the command can never succeed as sent."""
+
+    reason: str
+    http_status: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """No call was made (breaker open) or our key was refused: waits, no attempt used."""
+
+    reason: str
+    not_before: float | None
+
+
+AttemptResult = Delivered | Unavailable | Refused | Deferred
+
+
+def classify(error: Exception) -> AttemptResult:
+    """The attempt result of an error from the portal client (pure)."""
+    if isinstance(error, CircuitOpen | PortalCredentialRejected):
+        return Deferred(str(error), error.retry_after)
+    if isinstance(error, TransientError):
+        return Unavailable(str(error), getattr(error, "status_code", None), error.retry_after)
+    if isinstance(error, PermanentError):
+        return Refused(str(error), getattr(error, "status_code", None))
+    raise error
+
+
+# --- what the row becomes -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Complete:
+    http_status: int
+    portal_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryAt:
+    retry_count: int
+    next_retry: datetime
+    error: str
+    http_status: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    next_retry: datetime
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fail:
+    retry_count: int
+    error: str
+    http_status: int | None
+    attempted: bool
+
+
+Transition = Complete | RetryAt | Release | Fail
+
+
+def decide(retry_count: int, result: AttemptResult, *, now: datetime, random: RandomSource) -> Transition:
+    """What a row whose ``retry_count`` failed attempts came before becomes after ``result``."""
+    if isinstance(result, Delivered):
+        return Complete(result.http_status, result.portal_id)
+    if isinstance(result, Deferred):
+        return Release(now + timedelta(seconds=defer_delay(result.not_before)), result.reason)
+    failed = retry_count + 1
+    if isinstance(result, Refused):
+        return Fail(failed, result.reason, result.http_status, attempted=True)
+    delay = retry_delay(failed, retry_after=result.retry_after, random=random)
+    if delay is None:
+        return Fail(
+            failed, f"attempt {failed} failed, no attempt left: {result.reason}", result.http_status, True
+        )
+    return RetryAt(failed, now + timedelta(seconds=delay), result.reason, result.http_status)
+
+
+# --- the rows a worker holds ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A ``sync_queue`` row this worker holds the lease of, with what it needs to call."""
+
+    id: int
+    command_id: UUID
+    operation: CommandType
+    entity_id: str
+    candidate_id: UUID
+    payload: Mapping[str, Any]
+    retry_count: int
+    owner: UUID
+
+    @property
+    def body(self) -> Mapping[str, Any]:
+        body: Mapping[str, Any] = self.payload["request"]
+        return body
+
+    @property
+    def portal_candidate_id(self) -> str:
+        return str(self.payload["portal_candidate_id"])
+
+
+PortalCall = Callable[[PortalClient, Claim], Awaitable[Created]]
+
+#: The portal call of each command type, and the prefix of the id its 201 gives.
+CALLS: Final[Mapping[CommandType, tuple[PortalCall, str | None]]] = {
+    CommandType.INTERVIEW_REQUEST: (
+        lambda portal, c: portal.create_interview_request(
+            c.body, idempotency_key=str(c.command_id), entity_id=c.entity_id
+        ),
+        "ireq_",
+    ),
+    CommandType.OFFER_SEND: (
+        lambda portal, c: portal.create_offer(
+            c.body, idempotency_key=str(c.command_id), entity_id=c.entity_id
+        ),
+        "off_",
+    ),
+    CommandType.CANDIDATE_STATUS: (
+        lambda portal, c: portal.update_status(
+            c.portal_candidate_id, c.body, idempotency_key=str(c.command_id)
+        ),
+        None,
+    ),
+}
+
+#: Statements that fail a command's interview or offer, unless something better is known.
+_ENTITY_FAILED: Final[Mapping[CommandType, str]] = {
+    CommandType.INTERVIEW_REQUEST: store.INTERVIEW_FAILED,
+    CommandType.OFFER_SEND: store.OFFER_FAILED,
+}
+_ENTITY_FAILED_AT_INTAKE: Final[Mapping[str, str]] = {
+    CommandType.INTERVIEW_REQUEST.value: store.FAILED_INTERVIEW_AT_INTAKE,
+    CommandType.OFFER_SEND.value: store.FAILED_OFFER_AT_INTAKE,
+}
+#: Statements that move a command's interview or offer forward on success.
+_ENTITY_DELIVERED: Final[Mapping[CommandType, str]] = {
+    CommandType.INTERVIEW_REQUEST: store.INTERVIEW_PENDING,
+    CommandType.OFFER_SEND: store.OFFER_SENT,
+}
+#: The stage a delivered command proposes (forward only, never out of a final stage).
+_STAGE_ON_DELIVERY: Final[Mapping[CommandType, Stage]] = {CommandType.OFFER_SEND: Stage.OFFER}
+
+
+@dataclass(slots=True)
+class ReplayReport:
+    """What one replay run did (for logs and tests)."""
+
+    claimed: int = 0
+    completed: int = 0
+    retried: int = 0
+    failed: int = 0
+    deferred: int = 0
+    superseded: int = 0
+    lost: int = 0  # leases lost to another worker: nothing recorded
+    circuit_open_for: float | None = None
+    waves: int = 0
+    results: dict[str, str] = field(default_factory=dict)  # command id -> what became of it
+
+
+class SyncDispatcher:
+    def __init__(
+        self,
+        *,
+        db: AsyncConnectionPool,
+        portal: PortalClient,
+        alerter: AlertSink,
+        sender: MessageSender,
+        lease_seconds: float = 60.0,
+        concurrency: int = 16,
+        clock: Clock = lambda: datetime.now(UTC),
+        random_source: RandomSource = random.random,
+        monotonic: Monotonic = time.monotonic,
+    ) -> None:
+        self._db = db
+        self._portal = portal
+        self._alerter = alerter
+        self._sender = sender
+        self._lease = timedelta(seconds=lease_seconds)
+        self._concurrency = concurrency
+        self._clock = clock
+        self._random = random_source
+        self._monotonic = monotonic
+
+    # --- queue part ---------------------------------------------------------------------------
+
+    async def handle(self, message: QueuedMessage) -> Outcome:
+        """One ``ats-outbound`` message: intake, then the first attempt (see the module doc).
+
+        Never raises for the command's content; raises only when the database is down *and*
+        the message cannot be re-sent for later (the host then abandons and redelivers).
+        """
+        command = read_command(message.body)
+        if isinstance(command, Unusable):
+            return await self._park(message, command)
+        try:
+            claim, outcome = await self._intake(command)
+        except _Duplicate:
+            claim, outcome = None, Ignored("duplicate command: already recorded")
+        except (DependencyUnavailable, *_TRANSIENT_SQL) as exc:
+            return await self._retry_message(message, f"intake deferred: {type(exc).__name__}")
+        metrics.increment("sync_commands", outcome=type(outcome).__name__.lower())
+        if isinstance(outcome, Failed):
+            operation = command.type.value if isinstance(command, Command) else command.operation_type
+            await self._alert_failed(command.command_id, operation, outcome.reason)
+        if claim is not None:
+            await self._attempt(claim)
+        return outcome
+
+    async def _intake(self, command: Command | Invalid) -> tuple[Claim | None, Outcome]:
+        now = self._clock()
+        async with transaction(self._db) as conn, conn.cursor(row_factory=dict_row) as cur:
+            candidate = None
+            if command.candidate_id is not None:
+                await cur.execute(store.LOCK_CANDIDATE, (command.candidate_id,))
+                candidate = await cur.fetchone()
+            await cur.execute(store.FIND_COMMAND, (command.command_id,))
+            if await cur.fetchone() is not None:
+                return None, Ignored("duplicate command: already recorded")
+            if isinstance(command, Invalid):
+                return None, await self._record_invalid(conn, command, candidate is not None, now)
+            if candidate is None:
+                invalid = _invalid_from(command, "candidate_id: unknown candidate")
+                return None, await self._record_invalid(conn, invalid, False, now)
+            refusal = await _prepare_entity(conn, command)
+            if refusal is not None:
+                return None, await self._record_invalid(conn, _invalid_from(command, refusal), True, now)
+            await cur.execute(store.LOCK_OPEN_ROWS, (command.candidate_id,))
+            open_rows = await cur.fetchall()
+            stale = [
+                r["id"]
+                for r in open_rows
+                if command.type is CommandType.CANDIDATE_STATUS
+                and r["operation_type"] == CommandType.CANDIDATE_STATUS.value
+                and r["status"] == "pending"
+            ]
+            waits = len(open_rows) > len(stale)
+            owner = uuid.uuid4()
+            payload = {
+                "command": command.document,
+                "portal_candidate_id": candidate["portal_candidate_id"],
+                "request": command.portal_body(candidate["portal_candidate_id"]),
+            }
+            await cur.execute(
+                store.INSERT_ROW,
+                {
+                    "command_id": command.command_id,
+                    "operation_type": command.type.value,
+                    "entity_id": command.entity_key,
+                    "candidate_id": command.candidate_id,
+                    "payload": Jsonb(payload),
+                    "status": "pending" if waits else "processing",
+                    "next_retry": now if waits else None,
+                    "lease_until": None if waits else now + self._lease,
+                    "lease_owner": None if waits else owner,
+                    "last_error": None,
+                    "now": now,
+                },
+            )
+            inserted = await cur.fetchone()
+            if inserted is None:  # a concurrent delivery of the same command won
+                raise _Duplicate
+            if stale:
+                await cur.execute(
+                    store.SUPERSEDE_FOR_CANDIDATE, {"newest": inserted["id"], "ids": stale, "now": now}
+                )
+            if command.stage is not None:
+                await _set_stage(cur, command, Stage(candidate["stage"]), command.stage)
+        claim = None
+        if not waits:
+            claim = Claim(
+                id=inserted["id"],
+                command_id=command.command_id,
+                operation=command.type,
+                entity_id=command.entity_key,
+                candidate_id=command.candidate_id,
+                payload=payload,
+                retry_count=0,
+                owner=owner,
+            )
+        return claim, Processed()
+
+    async def _record_invalid(
+        self, conn: AsyncConnection[Any], command: Invalid, candidate_exists: bool, now: datetime
+    ) -> Outcome:
+        async with conn.cursor() as cur:
+            await cur.execute(
+                store.INSERT_ROW,
+                {
+                    "command_id": command.command_id,
+                    "operation_type": command.operation_type,
+                    "entity_id": command.entity_key,
+                    "candidate_id": command.candidate_id if candidate_exists else None,
+                    "payload": Jsonb({"command": command.document}),
+                    "status": "failed",
+                    "next_retry": None,
+                    "lease_until": None,
+                    "lease_owner": None,
+                    "last_error": command.reason,
+                    "now": now,
+                },
+            )
+            if await cur.fetchone() is None:
+                raise _Duplicate
+            statement = _ENTITY_FAILED_AT_INTAKE.get(command.operation_type)
+            if candidate_exists and statement is not None and command.entity_id is not None:
+                await cur.execute(
+                    statement, {"entity_id": command.entity_id, "candidate_id": command.candidate_id}
+                )
+        log.warning("command %s refused: %s", command.command_id, command.reason)
+        return Failed(command.reason)
+
+    async def _park(self, message: QueuedMessage, command: Unusable) -> Outcome:
+        body = command.document if command.document is not None else {"unparsed": _text_of(message.body)}
+        try:
+            async with transaction(self._db) as conn:
+                cursor = await conn.execute(
+                    store.INSERT_PARKED,
+                    (ATS_OUTBOUND, message.message_id, Jsonb(body), command.reason, message.delivery_count),
+                )
+                parked = await cursor.fetchone()
+        except psycopg.DataError:
+            async with transaction(self._db) as conn:
+                cursor = await conn.execute(
+                    store.INSERT_PARKED,
+                    (ATS_OUTBOUND, message.message_id, Jsonb({"unstorable": True}), command.reason, 1),
+                )
+                parked = await cursor.fetchone()
+        if parked is not None:
+            metrics.increment("sync_commands", outcome="parked")
+            await self._alerter.raise_alert(
+                "command_parked",
+                message.message_id or ATS_OUTBOUND,
+                f"ats-outbound message parked: {command.reason}",
+            )
+        return Failed(f"parked: {command.reason}")
+
+    async def _retry_message(self, message: QueuedMessage, reason: str) -> Outcome:
+        """The database is down: re-send the message for later (DESIGN.md), park after 24 h."""
+        log.warning("ats-outbound message %s: %s", message.message_id, reason)
+        to_park = await reschedule(self._sender, ATS_OUTBOUND, [message], now=self._clock())
+        if not to_park:
+            return RetryLater(reason)
+        attempts = int(message.property_str(ATTEMPT) or 1)
+        async with transaction(self._db) as conn:
+            await conn.execute(
+                store.INSERT_PARKED,
+                (
+                    ATS_OUTBOUND,
+                    message.message_id,
+                    Jsonb({"unparsed": _text_of(message.body)}),
+                    reason,
+                    attempts,
+                ),
+            )
+        await self._alerter.raise_alert(
+            "command_parked", message.message_id, f"ats-outbound message parked after 24 h: {reason}"
+        )
+        return Failed(f"parked: {reason}")
+
+    # --- timer part ---------------------------------------------------------------------------
+
+    async def replay(self, *, budget_seconds: float = 1.0) -> ReplayReport:
+        """Attempt due rows until none is due or ``budget_seconds`` are spent (the first wave
+        always runs); nothing at all while the breaker is open."""
+        report = ReplayReport()
+        open_for = await self._portal.circuit_open_for()
+        if open_for is not None:
+            report.circuit_open_for = open_for
+            return report
+        started = self._monotonic()
+        async with transaction(self._db) as conn:
+            cursor = await conn.execute(store.SUPERSEDE_DUE, {"now": self._clock()})
+            report.superseded = len(await cursor.fetchall())
+        while True:
+            claims = await self._claim(self._concurrency)
+            if not claims:
+                break
+            report.claimed += len(claims)
+            report.waves += 1
+            results = await asyncio.gather(*(self._attempt(claim) for claim in claims))
+            for claim, transition in zip(claims, results, strict=True):
+                _tally(report, str(claim.command_id), transition)
+            if any(isinstance(t, Release) for t in results):
+                break  # the breaker opened or our key is refused: the rest would wait too
+            if self._monotonic() - started >= budget_seconds:
+                break
+        return report
+
+    async def _claim(self, limit: int) -> list[Claim]:
+        now = self._clock()
+        owner = uuid.uuid4()
+        async with transaction(self._db) as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                store.CLAIM_DUE,
+                {"now": now, "limit": limit, "lease_until": now + self._lease, "owner": owner},
+            )
+            rows = await cur.fetchall()
+        claims = [
+            Claim(
+                id=row["id"],
+                command_id=row["command_id"],
+                operation=CommandType(row["operation_type"]),
+                entity_id=row["entity_id"],
+                candidate_id=row["candidate_id"],
+                payload=row["payload"],
+                retry_count=row["retry_count"],
+                owner=owner,
+            )
+            for row in rows
+        ]
+        expired = sum(1 for row in rows if row["lease_expired"])
+        if expired:
+            metrics.increment("sync_leases_expired", expired)
+            log.warning("%d sync_queue rows taken again after their lease ran out", expired)
+        return claims
+
+    # --- an attempt ----------------------------------------------------------------------------
+
+    async def _attempt(self, claim: Claim) -> Transition | None:
+        """Call the portal for ``claim`` and record what became of it; None if the lease was lost."""
+        attempted_at = self._clock()
+        result: AttemptResult
+        if claim.retry_count >= MAX_ATTEMPTS:
+            result = Unavailable(
+                "every attempt was used (the worker was lost during the last one)", None, None
+            )
+            transition: Transition = Fail(claim.retry_count, result.reason, None, attempted=False)
+        else:
+            call, prefix = CALLS[claim.operation]
+            try:
+                created = await call(self._portal, claim)
+            except (TransientError, PermanentError) as exc:
+                result = classify(exc)
+            else:
+                result = Delivered(created.status_code, created.portal_id(prefix) if prefix else None)
+            transition = decide(claim.retry_count, result, now=self._clock(), random=self._random)
+        metrics.increment(
+            "sync_attempts", result=type(result).__name__.lower(), operation=claim.operation.value
+        )
+        try:
+            recorded = await self._record(claim, transition, attempted_at)
+        except (DependencyUnavailable, *_TRANSIENT_SQL) as exc:
+            # The lease will run out and the row be taken again; the portal replays a success.
+            log.warning("attempt of command %s not recorded (%s)", claim.command_id, type(exc).__name__)
+            return None
+        if not recorded:
+            metrics.increment("sync_leases_lost")
+            log.warning("command %s: lease lost to another worker; nothing recorded", claim.command_id)
+            return None
+        if isinstance(transition, Fail):
+            await self._alert_failed(claim.command_id, claim.operation.value, transition.error)
+        return transition
+
+    async def _record(self, claim: Claim, transition: Transition, attempted_at: datetime) -> bool:
+        now = self._clock()
+        base = {"id": claim.id, "owner": claim.owner, "now": now, "attempted_at": attempted_at}
+        async with transaction(self._db) as conn, conn.cursor() as cur:
+            if isinstance(transition, Complete):
+                stage = _STAGE_ON_DELIVERY.get(claim.operation)
+                if stage is not None:  # the candidate first: the one lock order
+                    await cur.execute(store.LOCK_CANDIDATE, (claim.candidate_id,))
+                    candidate = await cur.fetchone()
+                await cur.execute(store.COMPLETE, {**base, "http_status": transition.http_status})
+                if await cur.fetchone() is None:
+                    return False
+                statement = _ENTITY_DELIVERED.get(claim.operation)
+                if statement is not None:
+                    await cur.execute(
+                        statement, {"portal_id": transition.portal_id, "entity_id": UUID(claim.entity_id)}
+                    )
+                if stage is not None and candidate is not None:
+                    current = Stage(candidate[2])
+                    forward = proposed_stage_change(current, stage)
+                    if forward is not None:
+                        await cur.execute(store.SET_STAGE, (forward.value, claim.candidate_id))
+                        await cur.execute(
+                            store.INSERT_HISTORY,
+                            (
+                                claim.candidate_id,
+                                current.value,
+                                forward.value,
+                                claim.operation.value,
+                                str(claim.command_id),
+                            ),
+                        )
+                return True
+            if isinstance(transition, RetryAt):
+                await cur.execute(
+                    store.RETRY_LATER,
+                    {
+                        **base,
+                        "retry_count": transition.retry_count,
+                        "next_retry": transition.next_retry,
+                        "error": transition.error,
+                        "http_status": transition.http_status,
+                    },
+                )
+                return await cur.fetchone() is not None
+            if isinstance(transition, Release):
+                await cur.execute(
+                    store.RELEASE, {**base, "next_retry": transition.next_retry, "error": transition.error}
+                )
+                return await cur.fetchone() is not None
+            await cur.execute(
+                store.FAIL,
+                {
+                    **base,
+                    "attempted_at": attempted_at if transition.attempted else None,
+                    "retry_count": transition.retry_count,
+                    "error": transition.error,
+                    "http_status": transition.http_status,
+                },
+            )
+            if await cur.fetchone() is None:
+                return False
+            statement = _ENTITY_FAILED.get(claim.operation)
+            if statement is not None:
+                await cur.execute(statement, (UUID(claim.entity_id),))
+            return True
+
+    async def _alert_failed(self, command_id: UUID, operation: str, reason: str) -> None:
+        metrics.increment("sync_failed", operation=operation)
+        await self._alerter.raise_alert(
+            "sync_failed", str(command_id), f"command {command_id} ({operation}) failed: {reason}"
+        )
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _EntityIntake:
+    """The statements that prepare a command's interview or offer at intake."""
+
+    lock: str
+    insert: str
+    update: str
+    field: str
+
+
+_ENTITY_INTAKE: Final[Mapping[CommandType, _EntityIntake]] = {
+    CommandType.INTERVIEW_REQUEST: _EntityIntake(
+        store.LOCK_INTERVIEW, store.INSERT_INTERVIEW, store.UPDATE_INTERVIEW_AT_INTAKE, "request_id"
+    ),
+    CommandType.OFFER_SEND: _EntityIntake(
+        store.LOCK_OFFER, store.INSERT_OFFER, store.UPDATE_OFFER_AT_INTAKE, "offer_id"
+    ),
+}
+
+
+async def _prepare_entity(conn: AsyncConnection[Any], command: Command) -> str | None:
+    """Upsert the command's interview or offer; the refusal reason when it is another
+    candidate's (the portal would take it, and the answer would then apply to the wrong one)."""
+    sql = _ENTITY_INTAKE.get(command.type)
+    if sql is None:
+        return None
+    cursor = await conn.execute(sql.lock, (command.entity_id,))
+    row = await cursor.fetchone()
+    if row is not None and row[0] != command.candidate_id:
+        return f"data.{sql.field}: belongs to another candidate"
+    details = {k: v for k, v in command.fields.items() if k != sql.field}
+    params = {
+        "id": command.entity_id,
+        "candidate_id": command.candidate_id,
+        "timezone": command.fields.get("timezone"),
+        "details": Jsonb({"ats": details}),
+    }
+    await conn.execute(sql.insert if row is None else sql.update, params)
+    return None
+
+
+async def _set_stage(
+    cur: psycopg.AsyncCursor[Any], command: Command, current: Stage, commanded: Stage
+) -> None:
+    """``candidate.status`` sets the stage unconditionally (the ATS is the authority)."""
+    target = stage_set_by_ats(current, commanded)
+    if target is None:
+        return
+    await cur.execute(store.SET_STAGE, (target.value, command.candidate_id))
+    await cur.execute(
+        store.INSERT_HISTORY,
+        (command.candidate_id, current.value, target.value, command.type.value, str(command.command_id)),
+    )
+
+
+def _invalid_from(command: Command, reason: str) -> Invalid:
+    return Invalid(
+        command_id=command.command_id,
+        operation_type=command.type.value,
+        candidate_id=command.candidate_id,
+        entity_id=command.entity_id,
+        entity_key=command.entity_key,
+        reason=reason,
+        document=command.document,
+    )
+
+
+def _text_of(body: bytes) -> str:
+    """A message body as storable text (jsonb refuses NUL and lone surrogates)."""
+    return body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
+_TALLY: Final[Mapping[type, str]] = {
+    Complete: "completed",
+    RetryAt: "retried",
+    Release: "deferred",
+    Fail: "failed",
+}
+
+
+def _tally(report: ReplayReport, command_id: str, transition: Transition | None) -> None:
+    name = _TALLY[type(transition)] if transition is not None else "lost"
+    setattr(report, name, getattr(report, name) + 1)
+    report.results[command_id] = name
