@@ -10,6 +10,7 @@ attempt: the row waits as long as it was asked to, and its count stays.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Final
 
@@ -36,7 +37,9 @@ def retry_delay(failed_attempts: int, *, retry_after: float | None, random: Rand
         raise ValueError("a retry follows at least one failed attempt")
     if failed_attempts >= MAX_ATTEMPTS:
         return None
-    delay = BACKOFF_SECONDS[failed_attempts - 1] * (1.0 + JITTER * random())
+    base = BACKOFF_SECONDS[failed_attempts - 1]
+    # U close to 1 rounds 1 + 0.2 U up to 1.2 in floating point: keep the bound open.
+    delay = min(base * (1.0 + JITTER * random()), math.nextafter(base * (1.0 + JITTER), 0.0))
     if retry_after is not None and retry_after > 0:
         delay = max(delay, min(retry_after, RETRY_AFTER_CAP_SECONDS))
     return delay
