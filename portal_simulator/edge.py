@@ -18,6 +18,7 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -74,7 +75,11 @@ class PortalEdge:
         headers = dict(scope["headers"])
         key = headers.get(b"idempotency-key")
         recorder = _StatusRecorder(send)
-        result = await self._serve(scope, receive, recorder, _transport_of(send), headers)
+        try:
+            result = await self._serve(scope, receive, recorder, _transport_of(send), headers)
+        except ClientDisconnect:
+            # The client went away before its body was read (a killed worker): nothing was done.
+            result = "disconnected"
         self._state.stats.record_call(
             scope["method"],
             self._template(scope),
@@ -98,7 +103,8 @@ class PortalEdge:
         transport: asyncio.Transport | None,
         headers: dict[bytes, bytes],
     ) -> str | None:
-        """Handle one call; returns ``reset``/``timeout`` when no status was sent."""
+        """Handle one call; returns ``reset``/``timeout`` when no status was sent (and the caller
+        records ``disconnected`` when the client left before the body could be read)."""
         faults = self._state.faults.for_request(scope["path"])
         for kind in faults.fired:
             self._state.stats.record_fault(kind)

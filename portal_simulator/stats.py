@@ -36,7 +36,8 @@ class Stats:
     def record_call(
         self, method: str, template: str, result: str, idempotency_key: str | None, *, replayed: bool = False
     ) -> None:
-        """``result`` is the status code as text, or ``reset``/``timeout`` when none was sent;
+        """``result`` is the status code as text, or ``reset``/``timeout``/``disconnected`` when
+        none was sent;
         ``replayed``: the answer was a remembered one (``Idempotent-Replayed``)."""
         route = self._routes[f"{method} {template}"]
         route.by_status[result] += 1
