@@ -16,7 +16,7 @@ help:
 	@echo "make test   - install what is missing, start services, run lint, types and every test tier"
 	@echo "make unit   - the fast tier only (no services)"
 	@echo "make doctor - azure-functions-doctor on the project; fails on any finding not explained"
-	@echo "make demo   - play a hiring journey against the running app (after make run)"
+	@echo "make demo   - play hiring journeys against the running app, interviews and offers too (after make run)"
 	@echo "make bench  - benchmarks (see README)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -68,6 +68,7 @@ run: services-run
 
 demo: $(VENV)/.installed
 	$(PY) -m portal_simulator scenario --candidates 5
+	@if [ -f $(LOCAL)/run.env ]; then source $(LOCAL)/run.env; fi; $(PY) -m scripts.demo_ats
 	@if [ -f $(LOCAL)/run.env ]; then source $(LOCAL)/run.env; fi; $(PY) -m scripts.demo_report
 
 bench: services-test
