@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 LOCAL := .local
 
-.PHONY: run test unit lint doctor typecheck migrate services-run services-test demo bench clean help
+.PHONY: run test unit lint doctor typecheck migrate services-run services-test demo bench clean help iac
 
 help:
 	@echo "make run    - install what is missing, start services, simulator and devhost (127.0.0.1:7071)"
@@ -18,6 +18,7 @@ help:
 	@echo "make doctor - azure-functions-doctor on the project; fails on any finding not explained"
 	@echo "make demo   - play hiring journeys against the running app, interviews and offers too (after make run)"
 	@echo "make bench  - benchmarks (see README)"
+	@echo "make iac    - parse every Bicep file under infra/ and run checkov on it (own venv)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' \
@@ -33,6 +34,19 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 deps: $(VENV)/.installed node_modules/.installed
+
+# The infrastructure checks run from their own virtual environment: checkov's pins conflict
+# with the app's. No Bicep compiler runs offline; deploy.yml runs `az bicep build` and what-if.
+IAC_VENV := $(LOCAL)/iac-venv
+$(IAC_VENV)/.installed: requirements-iac.txt
+	test -x $(IAC_VENV)/bin/python || $(PYTHON) -m venv $(IAC_VENV)
+	$(IAC_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(IAC_VENV)/bin/python -m pip install --quiet -r requirements-iac.txt
+	touch $@
+
+iac: $(IAC_VENV)/.installed
+	$(IAC_VENV)/bin/python infra/tools/bicep_facts.py infra > /dev/null
+	$(IAC_VENV)/bin/checkov --directory infra --framework bicep --skip-download --compact --quiet
 
 local.settings.json:
 	cp local.settings.sample.json local.settings.json
@@ -56,7 +70,7 @@ unit: $(VENV)/.installed
 doctor: $(VENV)/.installed
 	$(PY) scripts/doctor_gate.py
 
-test: services-test lint doctor
+test: services-test lint doctor iac
 	source $(LOCAL)/test.env && $(VENV)/bin/pytest -q -p no:cacheprovider
 
 migrate: services-run

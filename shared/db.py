@@ -3,6 +3,10 @@
 One :class:`AsyncConnectionPool` per worker. Callers use :func:`transaction` and never see a
 psycopg ``OperationalError``: a database that cannot be reached (or is lost mid-transaction)
 becomes :class:`DependencyUnavailable`, so handlers back off instead of recording a failure.
+
+With ``DATABASE_AUTH=entra`` every new connection, pooled or single (:func:`connect`, for
+migrations and operator tools), gets a fresh Entra ID token as its password
+(:mod:`shared.db_auth`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import psycopg
 from psycopg.types.json import set_json_dumps
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from shared.db_auth import AsyncTokenCredential, ConnectionAuth, connection_auth
 from shared.errors import DependencyUnavailable
 
 
@@ -40,24 +45,86 @@ set_json_dumps(dumps_json)
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 
 
+_POOL_CONNECTION = {"autocommit": False, "connect_timeout": 3}
+
+
+class AppPool(AsyncConnectionPool):
+    """The app's pool; closing it also closes the credential its connections authenticate with."""
+
+    def __init__(self, url: str, auth: ConnectionAuth, *, min_size: int, max_size: int, name: str) -> None:
+        # psycopg_pool calls ``kwargs`` for every connection it opens (3.3: a callable is
+        # resolved in ``_connect``), so each one gets its own password when DATABASE_AUTH=entra.
+        super().__init__(
+            url,
+            kwargs=auth,
+            min_size=min_size,
+            max_size=max_size,
+            name=name,
+            open=False,
+            timeout=5.0,
+            max_idle=300,
+            check=AsyncConnectionPool.check_connection,
+        )
+        self._auth = auth
+
+    async def close(self, timeout: float = 5.0) -> None:
+        await super().close(timeout)
+        await self._auth.close()
+
+
 async def create_pool(
-    url: str, *, min_size: int = 1, max_size: int = 10, name: str = "app"
+    url: str,
+    *,
+    auth: str = "password",
+    credential: AsyncTokenCredential | None = None,
+    min_size: int = 1,
+    max_size: int = 10,
+    name: str = "app",
 ) -> AsyncConnectionPool:
-    """Open a pool without waiting: a database that is down at start must not stop the worker."""
-    pool = AsyncConnectionPool(
+    """Open a pool without waiting: a database that is down at start must not stop the worker.
+
+    ``auth`` is the ``DATABASE_AUTH`` setting; ``credential`` replaces ``DefaultAzureCredential``
+    (tests, or a caller that already holds one).
+    """
+    pool = AppPool(
         url,
+        # application_name lets an operator (and the tests) see whose connections these are.
+        connection_auth(
+            auth,
+            {**_POOL_CONNECTION, "application_name": f"portal-integration:{name}"},
+            credential=credential,
+        ),
         min_size=min_size,
         max_size=max_size,
         name=name,
-        open=False,
-        timeout=5.0,
-        max_idle=300,
-        check=AsyncConnectionPool.check_connection,
-        # application_name lets an operator (and the tests) see whose connections these are.
-        kwargs={"autocommit": False, "connect_timeout": 3, "application_name": f"portal-integration:{name}"},
     )
     await pool.open(wait=False)
     return pool
+
+
+@asynccontextmanager
+async def connect(
+    url: str,
+    *,
+    auth: str = "password",
+    credential: AsyncTokenCredential | None = None,
+    autocommit: bool = True,
+) -> AsyncIterator[psycopg.AsyncConnection]:
+    """One connection outside any pool (migrations, operator commands), closed on exit.
+
+    Authenticates as the app's pool does; a database or token that cannot be had is
+    :class:`DependencyUnavailable`.
+    """
+    conn_auth = connection_auth(auth, {"autocommit": autocommit, "connect_timeout": 5}, credential=credential)
+    try:
+        try:
+            conn = await psycopg.AsyncConnection.connect(url, **await conn_auth())
+        except _UNAVAILABLE as exc:
+            raise DependencyUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}: {exc}") from exc
+        async with conn:
+            yield conn
+    finally:
+        await conn_auth.close()
 
 
 @asynccontextmanager
@@ -70,4 +137,4 @@ async def transaction(pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncC
         raise DependencyUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}") from exc
 
 
-__all__ = ["create_pool", "dumps_json", "transaction"]
+__all__ = ["AppPool", "connect", "create_pool", "dumps_json", "transaction"]

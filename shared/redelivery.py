@@ -53,18 +53,25 @@ def retry_delay(attempt: int, not_before: float | None = None) -> timedelta:
     return min(max(backoff_delay(attempt), floor), MAX_DELAY)
 
 
-def plan_retry(message: QueuedMessage, *, now: datetime, not_before: float | None = None) -> RetryPlan:
+def plan_retry(
+    message: QueuedMessage,
+    *,
+    now: datetime,
+    not_before: float | None = None,
+    park_after: timedelta | None = GIVE_UP_AFTER,
+) -> RetryPlan:
     """What to do with a message whose handling failed transiently (pure: tests drive ``now``).
 
     ``not_before``: seconds the dependency asked us to wait (``Retry-After``, the breaker's
-    remaining cool-down), when known.
+    remaining cool-down), when known. ``park_after``: ``None`` never parks (a message whose
+    parking itself failed keeps coming back until it can be parked).
     """
     attempt = int(message.property_str(ATTEMPT) or "1")
     first_raw = message.property_str(FIRST_ATTEMPT_AT)
     first = datetime.fromisoformat(first_raw) if first_raw else (message.enqueued_time or now)
     if first.tzinfo is None:
         first = first.replace(tzinfo=UTC)
-    if now - first >= GIVE_UP_AFTER:
+    if park_after is not None and now - first >= park_after:
         return RetryPlan(RetryDecision.PARK, attempt, first)
     original = message.property_str(ORIGINAL_MESSAGE_ID) or message.message_id
     properties = dict(message.application_properties)
@@ -87,6 +94,7 @@ async def reschedule(
     *,
     now: datetime,
     not_before: float | None = None,
+    park_after: timedelta | None = GIVE_UP_AFTER,
 ) -> list[QueuedMessage]:
     """Re-send each message for a later attempt; return those that must be parked instead.
 
@@ -96,7 +104,7 @@ async def reschedule(
     to_park: list[QueuedMessage] = []
     resend: list[OutboundMessage] = []
     for message in messages:
-        plan = plan_retry(message, now=now, not_before=not_before)
+        plan = plan_retry(message, now=now, not_before=not_before, park_after=park_after)
         if plan.decision is RetryDecision.PARK:
             to_park.append(message)
         else:

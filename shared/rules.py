@@ -360,9 +360,13 @@ def assessment_effect(
 
 # --- configuration -----------------------------------------------------------------------------
 
-#: Stages no automated rule may set: ``rejected`` comes only from the ATS (no automated decision
-#: rejects a candidate), and ``new`` is where candidates start, not where an event sends them.
-_NOT_SETTABLE_BY_RULES: Final = frozenset({Stage.REJECTED, Stage.NEW})
+#: Stages no configured rule may set: ``rejected`` comes only from the ATS (no automated decision
+#: rejects a candidate), ``withdrawn`` only from the ATS or the candidate's own withdrawal (whose
+#: rule is fixed, below), and ``new`` is where candidates start, not where an event sends them.
+_NOT_SETTABLE_BY_RULES: Final = frozenset({Stage.REJECTED, Stage.WITHDRAWN, Stage.NEW})
+
+#: Event types whose effect is not configurable: a withdrawal is the candidate's own act.
+_FIXED_RULES: Final = frozenset({EventType.CANDIDATE_WITHDRAWN})
 
 
 def _effect_from(value: Any, where: str) -> Effect:
@@ -398,7 +402,8 @@ def parse_stage_rules(
 
     ``events`` keys are event types with a fixed effect (:data:`EVENT_EFFECTS`); ``screening``
     keys are ``recommendation/band``; ``assessment`` keys are :class:`AssessmentResult` values.
-    No rule may set ``rejected`` or ``new``; the forward-only and final-stage rules always hold.
+    No rule may set ``rejected``, ``withdrawn`` or ``new``, and ``candidate.withdrawn``'s own
+    rule cannot be changed; the forward-only and final-stage rules always hold.
     """
     unknown = set(overrides) - {"events", "screening", "assessment"}
     if unknown:
@@ -411,6 +416,8 @@ def parse_stage_rules(
             raise ValueError(f"STAGE_RULES events: {key!r} is not an event type") from None
         if event_type not in EVENT_EFFECTS:
             raise ValueError(f"STAGE_RULES events: {key!r} is decided by the screening or assessment table")
+        if event_type in _FIXED_RULES:
+            raise ValueError(f"STAGE_RULES events: the rule of {key!r} is fixed (the candidate's own act)")
         events[event_type] = _effect_from(value, f"events[{key!r}]")
     screening: dict[tuple[Recommendation, ScoreBand], Effect] = {}
     for key, value in dict(overrides.get("screening", {})).items():

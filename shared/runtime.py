@@ -78,9 +78,9 @@ class Runtime:
         request that tries to start it again.
         """
         async with contextlib.AsyncExitStack() as opened:
-            db = await create_pool(settings.database_url)
+            db = await create_pool(settings.database_url, auth=settings.database_auth)
             opened.push_async_callback(db.close)
-            redis_client = create_redis(settings.redis_url)
+            redis_client = create_redis(settings.redis_url, auth=settings.redis_auth)
             opened.push_async_callback(redis_client.aclose)
             sender = await create_message_sender(settings)
             opened.push_async_callback(sender.close)

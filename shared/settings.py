@@ -28,7 +28,7 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -83,7 +83,11 @@ class Settings(BaseSettings):
     )
 
     database_url: str = Field(validation_alias="DATABASE_URL")
+    # entra: the password is an Entra ID token fetched per new connection (shared/db_auth.py).
+    database_auth: Literal["password", "entra"] = Field(default="password", validation_alias="DATABASE_AUTH")
     redis_url: str = Field(validation_alias="REDIS_URL")
+    # entra: AUTH with the identity's object id and an Entra ID token, renewed on open connections.
+    redis_auth: Literal["password", "entra"] = Field(default="password", validation_alias="REDIS_AUTH")
     redis_key_prefix: str = Field(default="portal:", validation_alias="REDIS_KEY_PREFIX")
     documents_storage: str | None = Field(default=None, validation_alias="DocumentsStorage")
     documents_storage_service_uri: str | None = Field(

@@ -1,55 +1,63 @@
-"""The event processor: a batch of queued portal events into the ATS database, once each.
+"""The event processor: a batch of queued portal events into the ATS database, each exactly once.
 
-One transaction per batch. Every event is recorded in ``webhook_events`` (UNIQUE ``event_id``:
-a repeat is a no-op) in the same transaction as its effects. Decisions are taken on rows locked
-for the batch (:mod:`shared.inbound.apply`); the statements are merged into set-based ones per
-kind (:func:`shared.inbound.store.coalesce`) and sent pipelined with the activity log, which is
-what makes draining a backlog fast. Should PostgreSQL refuse a statement (a bug or a data problem no
-validation foresaw), the batch is rolled back and applied again with one savepoint per event, so
-the event at fault is marked ``failed`` with the reason and its batch-mates still apply.
+Every message ends in one outcome (:mod:`shared.outcomes`), decided first and acted on once:
 
-Failures are sorted by kind (DESIGN.md):
-* permanent (invalid event, candidate unknown to the portal): recorded ``failed``, never raised;
-* transient (database, portal fetch): the message is re-sent to ``portal-events`` scheduled after
-  a backoff and the original completed; after 24 h it is parked with an alert;
-* anything else raises, so the host abandons and, after ``maxDeliveryCount``, dead-letters.
+1. **Read** each message (:mod:`shared.inbound.decode`): the validated event, or an outcome it
+   already has (an invalid message ``Failed``, an unknown type ``Ignored``).
+2. **Fetch** from the portal the profile of each candidate an event needs but the ATS lacks.
+   A candidate the portal does not know fails its events; a portal that is down makes them
+   ``RetryLater``, with its ``Retry-After`` or the open breaker's remaining time.
+3. **Apply**, in one transaction: record every event in ``webhook_events`` (UNIQUE ``event_id``:
+   a repeat is a duplicate and does nothing), lock the rows the batch reads, decide each event
+   (:mod:`shared.inbound.decide`) and send the merged statements (:mod:`shared.inbound.store`)
+   pipelined with the activity log. That is the fast path. If anything in it fails other than
+   the database being unreachable (PostgreSQL refusing a statement, a bug), the transaction is
+   rolled back and the batch applied again **one event at a time**, each in a savepoint that
+   holds every statement of that event, its record included: the event at fault is recorded
+   ``failed`` with the reason (the exception's type or the SQLSTATE, never values) and the
+   others apply.
+4. **Settle** after commit (:meth:`EventProcessor._settle`): count, mark processed in Redis
+   (the receiver's fast path), flush the outbox (document transfers), and re-send each
+   ``RetryLater`` message to ``portal-events`` after its backoff; after 24 h it is parked, its
+   alert raised first (so a PostgreSQL outage that made the parking necessary cannot swallow
+   it), and if the parking insert fails too the message comes back later to be parked.
 
-After commit the events are marked processed in Redis (the receiver's fast path) and the outbox
-(document transfers) is flushed.
+A database that cannot be reached makes the whole batch ``RetryLater``; the processor raises
+only when even the re-send fails (then the host abandons and Service Bus redelivers).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from shared import metrics, outbox
-from shared.alerts import Alerter
-from shared.contract.envelope import (
-    ConsentMissing,
-    MalformedDelivery,
-    decode_json_object,
-    validate_envelope_object,
-)
+from shared.alerts import AlertSink
+from shared.contract.envelope import validate_envelope_object
+from shared.contract.events import CandidateProfileData, EventType
 from shared.db import transaction
 from shared.errors import DependencyUnavailable, PortalRejected, TransientError, ValidationFailed
-from shared.inbound import apply, store
-from shared.inbound.changes import InboundEvent, InterviewAnswer, OfferAnswer, Profile
-from shared.inbound.transform import profile as profile_from_data
-from shared.inbound.transform import to_change
+from shared.inbound import store
+from shared.inbound.changes import InterviewAnswer, OfferAnswer, Profile
+from shared.inbound.decide import BatchState, Decision, decide
+from shared.inbound.decode import NO_PAYLOAD, Decoded, decode, fields_of
+from shared.inbound.transform import profile as profile_from
+from shared.inbound.writes import Write
 from shared.messaging import PORTAL_EVENTS, MessageSender
+from shared.outcomes import STATUS, Failed, Ignored, Outcome, Processed, RetryLater
 from shared.portal_client import PortalClient
 from shared.queued import QueuedMessage
-from shared.redelivery import ATTEMPT, reschedule
+from shared.redelivery import ATTEMPT, MAX_DELAY, reschedule
 from shared.redis_store import ProcessedEvents, RedisUnavailable
 from shared.rules import ScoringRules
 
@@ -57,34 +65,35 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
-_TRANSIENT_SQLSTATES = (
-    psycopg.errors.DeadlockDetected,
-    psycopg.errors.SerializationFailure,
-    psycopg.errors.LockNotAvailable,
-    psycopg.errors.QueryCanceled,
-)
 _FETCH_CONCURRENCY = 8
-_REPORT_COUNTERS = {
-    "processed": "processed",
-    "ignored": "ignored",
-    "failed": "failed",
-    "duplicate": "duplicates",
+#: psycopg errors that say "try again", not "this statement is wrong".
+_TRANSIENT = (DependencyUnavailable, psycopg.OperationalError, psycopg.InterfaceError)
+PARKED_REASON = "transient failures for 24 hours"
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """The event was recorded before (a redelivery or a repeat): nothing more to do."""
+
+
+Result = Outcome | Duplicate
+
+_WORDS: dict[type[Result], str] = {
+    Processed: STATUS[Processed],
+    Ignored: STATUS[Ignored],
+    Failed: STATUS[Failed],
+    Duplicate: "duplicate",
+    RetryLater: "rescheduled",
 }
 
 
-@dataclass(slots=True)
-class _Item:
-    """One message of the batch and what became of it."""
-
-    message: QueuedMessage
-    event_id: str
-    event_type: str
-    event: InboundEvent | None = None
-    failure: str | None = None  # permanent: recorded failed with this reason
-    keep_payload: bool = True
-    payload_text: str = "{}"
-    transient: bool = False  # retry later (re-sent with backoff)
-    outcome: str = "processed"
+#: The report's counter of each final result (re-sent and parked ones are counted as they go).
+_REPORT_FIELD: dict[type[Result], str] = {
+    Processed: "processed",
+    Ignored: "ignored",
+    Failed: "failed",
+    Duplicate: "duplicates",
+}
 
 
 @dataclass(slots=True)
@@ -106,7 +115,7 @@ class EventProcessor:
         sender: MessageSender,
         processed: ProcessedEvents,
         portal: PortalClient,
-        alerter: Alerter,
+        alerter: AlertSink,
         rules: ScoringRules,
         portal_base_url: str,
         clock: Clock = lambda: datetime.now(UTC),
@@ -121,230 +130,228 @@ class EventProcessor:
         self._clock = clock
 
     async def process(self, messages: Sequence[QueuedMessage]) -> BatchReport:
-        items = _dedupe([self._decode(m) for m in messages])
-        report = BatchReport()
+        now = self._clock()
+        items = _first_of_each(decode(m, portal_base_url=self._portal_base_url, now=now) for m in messages)
+        results: dict[str, Result] = {}
         try:
             known_events, known_candidates = await self._lookup(items)
-            fetched = await self._fetch_missing(items, known_events, known_candidates)
-            await self._apply(items, fetched, known_candidates)
-        except (DependencyUnavailable, *_TRANSIENT_SQLSTATES) as exc:
+            fetched, items, waiting = await self._fetch_missing(items, known_events, known_candidates)
+            results.update(waiting)
+            to_apply = [item for item in items if item.event_id not in waiting]
+            if to_apply:
+                results.update(await self._apply(to_apply, fetched, known_candidates))
+        except _TRANSIENT as exc:
             log.warning(
                 "batch of %d events hit a transient failure (%s); re-sending with backoff",
                 len(items),
                 type(exc).__name__,
             )
-            for item in items:
-                item.transient = True
-        await self._after_commit(items, report)
-        return report
-
-    # --- steps ---------------------------------------------------------------------------
-
-    def _decode(self, message: QueuedMessage) -> _Item:
-        received_at = _received_at(message, self._clock())
-        try:
-            obj = decode_json_object(message.body)
-        except MalformedDelivery:
-            return _Item(
-                message,
-                message.message_id.split(":r")[0],
-                "unknown",
-                failure="body is not a JSON object",
-                keep_payload=False,
-            )
-        event_id = obj.get("id") if isinstance(obj.get("id"), str) else message.message_id.split(":r")[0]
-        event_type = obj.get("type") if isinstance(obj.get("type"), str) else "unknown"
-        item = _Item(message, str(event_id), str(event_type), payload_text=message.body.decode())
-        try:
-            envelope, _ = validate_envelope_object(obj, portal_base_url=self._portal_base_url)
-        except MalformedDelivery as exc:
-            item.failure = f"malformed event ({exc.reason.value}): {_fields(exc.errors)}"
-            return item
-        except ValidationFailed as exc:
-            item.failure = f"event data failed validation: {_fields(exc.errors)}"
-            item.keep_payload = not isinstance(exc, ConsentMissing)
-            return item
-        item.event = InboundEvent(
-            event_id=envelope.id,
-            event_type=envelope.type,
-            created_at=envelope.created_at,
-            received_at=received_at,
-            payload=obj,
-            change=to_change(envelope.type, obj["data"]),
-        )
-        return item
-
-    async def _lookup(self, items: list[_Item]) -> tuple[set[str], set[str]]:
-        """Event ids already recorded, and candidates already held (one round trip)."""
-        event_ids = [item.event_id for item in items]
-        candidate_ids = sorted(
-            {
-                item.event.change.portal_candidate_id
-                for item in items
-                if item.event is not None and item.event.change is not None
+            results = {
+                item.event_id: RetryLater(f"database unavailable: {type(exc).__name__}") for item in items
             }
-        )
+        return await self._settle(items, results)
+
+    # --- 1–2: what the batch needs ---------------------------------------------------------
+
+    async def _lookup(self, items: list[Decoded]) -> tuple[set[str], set[str]]:
+        """Event ids already recorded, and candidates already held (one round trip)."""
+        candidate_ids = sorted({cid for item in items if (cid := item.portal_candidate_id)})
         async with transaction(self._db) as conn:
-            cursor = await conn.execute(
-                store.LOOKUP,
-                (event_ids, candidate_ids),
-            )
+            cursor = await conn.execute(store.LOOKUP, ([item.event_id for item in items], candidate_ids))
             rows = await cursor.fetchall()
         return {v for k, v in rows if k == "e"}, {v for k, v in rows if k == "c"}
 
     async def _fetch_missing(
-        self, items: list[_Item], known_events: set[str], known_candidates: set[str]
-    ) -> dict[str, Profile]:
-        """Fetch from the portal the profile of every candidate an event needs but the ATS lacks."""
+        self, items: list[Decoded], known_events: set[str], known_candidates: set[str]
+    ) -> tuple[dict[str, Profile], list[Decoded], dict[str, RetryLater]]:
+        """Fetch the profile of every candidate an event needs but neither the ATS nor the batch
+        has. Returns the profiles, the items (those whose fetch failed for good now settled
+        ``Failed``) and the events that must wait for the portal."""
         in_batch = {
             item.event.change.portal_candidate_id
             for item in items
             if item.event is not None and isinstance(item.event.change, Profile)
         }
-        needed: dict[str, list[_Item]] = {}
-        for item in items:
-            if item.event is None or item.event.change is None or item.event_id in known_events:
-                continue
-            cid = item.event.change.portal_candidate_id
-            if cid not in known_candidates and cid not in in_batch:
-                needed.setdefault(cid, []).append(item)
+        needed = sorted(
+            {
+                cid
+                for item in items
+                if item.event is not None
+                and item.event_id not in known_events
+                and (cid := item.portal_candidate_id) is not None
+                and cid not in known_candidates
+                and cid not in in_batch
+            }
+        )
         if not needed:
-            return {}
+            return {}, items, {}
         limit = asyncio.Semaphore(_FETCH_CONCURRENCY)
 
-        async def fetch(cid: str) -> Profile:
-            async with limit:
-                candidate = await self._portal.get_candidate(cid)
-            obj = {
-                "id": "evt_fetched",
-                "type": "candidate.updated",
-                "created_at": self._clock().isoformat(),
-                "data": {"candidate": candidate},
-            }
-            validate_envelope_object(obj, portal_base_url=self._portal_base_url)
-            if candidate.get("id") != cid:
-                raise PortalRejected("portal answered another candidate's profile", status_code=502)
-            return profile_from_data({"candidate": candidate})
-
-        results = await asyncio.gather(*(fetch(cid) for cid in needed), return_exceptions=True)
-        fetched: dict[str, Profile] = {}
-        for cid, result in zip(needed, results, strict=True):
-            if isinstance(result, Profile):
-                fetched[cid] = result
-                metrics.increment("candidate_profiles_fetched")
-                continue
-            for item in needed[cid]:
-                if isinstance(result, TransientError):
-                    item.transient = True
-                elif isinstance(result, PortalRejected) and result.status_code == 404:
-                    item.failure = "candidate unknown to the portal (GET /v1/candidates answered 404)"
-                elif isinstance(result, PortalRejected):
-                    item.failure = f"portal refused the candidate profile ({result.status_code})"
-                elif isinstance(result, ValidationFailed):
-                    item.failure = (
-                        f"candidate profile from the portal failed validation: {_fields(result.errors)}"
-                    )
-                elif isinstance(result, BaseException):
-                    raise result
-        return fetched
-
-    async def _apply(self, items: list[_Item], fetched: dict[str, Profile], known: set[str]) -> None:
-        try:
-            await self._transaction(items, fetched, known, pipelined=True)
-        except psycopg.errors.Error as exc:
-            if isinstance(exc, (psycopg.OperationalError, *_TRANSIENT_SQLSTATES)):
-                raise
-            log.warning(
-                "PostgreSQL refused a statement of the batch (%s); applying event by event",
-                getattr(exc, "sqlstate", None),
-            )
-            await self._transaction(items, fetched, known, pipelined=False)
-
-    async def _transaction(
-        self, items: list[_Item], fetched: dict[str, Profile], known: set[str], *, pipelined: bool
-    ) -> None:
-        recordable = [item for item in items if not item.transient]
-        if not recordable:
-            return
-        async with transaction(self._db) as conn:
-            new_ids = await _record_events(conn, recordable)
-            for item in recordable:
-                if item.event_id not in new_ids:
-                    item.outcome = "duplicate"
-                elif item.failure is not None:
-                    item.outcome = "failed"
-                elif item.event is not None and item.event.change is None:
-                    item.outcome = "ignored"
-                else:
-                    item.outcome = "processed"
-            to_apply = sorted(
-                (item for item in recordable if item.outcome == "processed" and item.event is not None),
-                key=lambda item: (item.event.created_at, item.event_id),  # type: ignore[union-attr]
-            )
-            state = await self._lock(conn, to_apply, fetched, known)
-            if pipelined:
-                await self._apply_pipelined(conn, to_apply, state, recordable)
-            else:
-                await self._apply_each(conn, to_apply, state)
-                await _log_activity(conn, recordable)
-
-    async def _apply_pipelined(
-        self,
-        conn: psycopg.AsyncConnection[Any],
-        to_apply: list[_Item],
-        state: apply.BatchState,
-        recordable: list[_Item],
-    ) -> None:
-        """Decide every event, then send the merged statements and the activity log in one
-        pipeline (the fast path)."""
-        writes: list[apply.Statement] = []
-        for item in to_apply:
-            assert item.event is not None
+        async def fetch(cid: str) -> Profile | Failed | RetryLater:
             try:
-                writes.extend(apply.decide(item.event, state, self._rules))
-            except apply.UnknownCandidate:
-                await self._fail(conn, item, "candidate unknown to the ATS and not fetched")
-        async with conn.pipeline():
-            for sql, params in store.coalesce(writes):
-                await conn.execute(sql, params)
-            await _log_activity(conn, recordable)
+                async with limit:
+                    return await self._fetch_profile(cid)
+            except TransientError as exc:
+                return RetryLater(f"portal unavailable for the candidate profile: {exc}", exc.retry_after)
+            except PortalRejected as exc:
+                if exc.status_code == 404:
+                    return Failed("candidate unknown to the portal (GET /v1/candidates answered 404)")
+                return Failed(f"portal refused the candidate profile ({exc.status_code})")
+            except ValidationFailed as exc:
+                return Failed(f"candidate profile from the portal failed validation: {fields_of(exc.errors)}")
+            except Exception as exc:  # a bug: these events fail, the batch goes on
+                log.exception("fetching candidate %s raised %s", cid, type(exc).__name__)
+                return Failed(f"{type(exc).__name__} while fetching the candidate profile")
+
+        answers = dict(zip(needed, await asyncio.gather(*(fetch(cid) for cid in needed)), strict=True))
+        fetched = {cid: answer for cid, answer in answers.items() if isinstance(answer, Profile)}
+        metrics.increment("candidate_profiles_fetched", len(fetched))
+        waiting: dict[str, RetryLater] = {}
+        settled: list[Decoded] = []
+        for item in items:
+            answer = (
+                answers.get(item.portal_candidate_id or "") if item.event_id not in known_events else None
+            )
+            if isinstance(answer, RetryLater):
+                waiting[item.event_id] = answer
+            elif isinstance(answer, Failed):
+                item = replace(item, event=None, settled=answer)
+            settled.append(item)
+        return fetched, settled, waiting
+
+    async def _fetch_profile(self, portal_candidate_id: str) -> Profile:
+        candidate = await self._portal.get_candidate(portal_candidate_id)
+        if candidate.get("id") != portal_candidate_id:
+            raise PortalRejected("portal answered another candidate's profile", status_code=502)
+        envelope: dict[str, Any] = {
+            "id": "evt_fetched",
+            "type": EventType.CANDIDATE_UPDATED.value,
+            "created_at": self._clock().isoformat(),
+            "data": {"candidate": candidate},
+        }
+        _, model = validate_envelope_object(envelope, portal_base_url=self._portal_base_url)
+        assert isinstance(model, CandidateProfileData)
+        return profile_from(model, envelope["data"])
+
+    # --- 3: apply --------------------------------------------------------------------------
+
+    async def _apply(
+        self, items: list[Decoded], fetched: dict[str, Profile], known: set[str]
+    ) -> dict[str, Result]:
+        try:
+            return await self._apply_batch(items, fetched, known)
+        except _TRANSIENT:
+            raise
+        except Exception as exc:
+            log.warning(
+                "the batch's merged statements failed (%s %s); applying event by event",
+                type(exc).__name__,
+                getattr(exc, "sqlstate", "") or "",
+            )
+            return await self._apply_each(items, fetched, known)
+
+    async def _apply_batch(
+        self, items: list[Decoded], fetched: dict[str, Profile], known: set[str]
+    ) -> dict[str, Result]:
+        """The fast path: one record statement, decisions in Python, merged writes pipelined."""
+        async with transaction(self._db) as conn:
+            cursor = await conn.execute(store.RECORD_EVENTS, _record_columns(items))
+            new = {row[0] for row in await cursor.fetchall()}
+            results: dict[str, Result] = {}
+            for item in items:
+                if item.event_id not in new:
+                    results[item.event_id] = Duplicate()
+                elif item.settled is not None:
+                    results[item.event_id] = item.settled
+            to_decide = _in_event_order([item for item in items if item.event_id not in results])
+            state = await self._lock(conn, to_decide, fetched, known)
+            writes: list[Write] = []
+            for item in to_decide:
+                decision = self._decide(item, state)
+                results[item.event_id] = decision.outcome
+                writes.extend(decision.writes)
+            not_processed = [item for item in to_decide if not isinstance(results[item.event_id], Processed)]
+            async with conn.pipeline():
+                for sql, params in store.merged(writes):
+                    await conn.execute(sql, params)
+                if not_processed:
+                    await conn.execute(store.SETTLE_EVENTS, _settle_columns(not_processed, results))
+                await conn.execute(store.LOG_ACTIVITY, _activity_columns(items, results))
+        return results
 
     async def _apply_each(
-        self, conn: psycopg.AsyncConnection[Any], to_apply: list[_Item], state: apply.BatchState
-    ) -> None:
-        """One savepoint per event: an event PostgreSQL refuses fails alone (the slow path)."""
-        for item in to_apply:
-            assert item.event is not None
-            snapshot = _snapshot(state, item.event)
-            try:
-                async with conn.transaction():
-                    for sql, params in apply.decide(item.event, state, self._rules):
-                        await conn.execute(sql, params)
-            except apply.UnknownCandidate:
-                await self._fail(conn, item, "candidate unknown to the ATS and not fetched")
-            except psycopg.errors.Error as exc:
-                if isinstance(exc, (psycopg.OperationalError, *_TRANSIENT_SQLSTATES)):
+        self, items: list[Decoded], fetched: dict[str, Profile], known: set[str]
+    ) -> dict[str, Result]:
+        """The per-event path: each event's statements, its record included, in a savepoint."""
+        results: dict[str, Result] = {}
+        async with transaction(self._db) as conn:
+            state = BatchState({})
+            ordered = [item for item in items if item.event is None] + _in_event_order(
+                [item for item in items if item.event is not None]
+            )
+            for item in ordered:
+                snapshot = _snapshot(state, item)
+                try:
+                    async with conn.transaction():
+                        results[item.event_id] = await self._apply_one(conn, item, state, fetched, known)
+                except _TRANSIENT:
                     raise
-                _restore(state, item.event, snapshot)
-                await self._fail(
-                    conn, item, f"PostgreSQL refused the event's effect (SQLSTATE {exc.sqlstate})"
-                )
+                except Exception as exc:
+                    _restore(state, snapshot)
+                    reason = _failure_reason(exc)
+                    log.warning("event %s (%s) failed alone: %s", item.event_id, item.event_type, reason)
+                    results[item.event_id] = await _record_failed(conn, item, reason)
+            await conn.execute(store.LOG_ACTIVITY, _activity_columns(items, results))
+        return results
+
+    async def _apply_one(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        item: Decoded,
+        state: BatchState,
+        fetched: dict[str, Profile],
+        known: set[str],
+    ) -> Result:
+        cursor = await conn.execute(store.RECORD_EVENT, _record_params(item, _status_of(item)))
+        if await cursor.fetchone() is None:
+            return Duplicate()
+        if item.settled is not None:
+            return item.settled
+        more = await self._lock(conn, [item], fetched, known | set(state.candidates))
+        state.candidates.update(more.candidates)
+        state.interviews.update(more.interviews)
+        state.offers.update(more.offers)
+        decision = self._decide(item, state)
+        for sql, params in store.one_by_one(decision.writes):
+            await conn.execute(sql, params)
+        if not isinstance(decision.outcome, Processed):
+            await conn.execute(
+                store.SETTLE_EVENTS, _settle_columns([item], {item.event_id: decision.outcome})
+            )
+        return decision.outcome
+
+    def _decide(self, item: Decoded, state: BatchState) -> Decision:
+        assert item.event is not None
+        try:
+            return decide(item.event, state, self._rules)
+        except Exception as exc:  # a bug in a rule: this event fails, the batch goes on
+            log.exception("deciding event %s raised %s", item.event_id, type(exc).__name__)
+            return Decision(Failed(f"{type(exc).__name__} while deciding the event's effect"))
 
     async def _lock(
         self,
         conn: psycopg.AsyncConnection[Any],
-        to_apply: list[_Item],
+        items: list[Decoded],
         fetched: dict[str, Profile],
         known: set[str],
-    ) -> apply.BatchState:
-        # Candidates seen by _lookup exist (they are never deleted): inserting them would be a
-        # no-op ON CONFLICT, so their profiles are neither serialised nor sent.
+    ) -> BatchState:
+        """Create the candidates the events need (from their profile or the fetched one) and lock
+        every row the decisions read, in a fixed order."""
         new_profiles: dict[str, tuple[Profile, str]] = {}
-        for item in to_apply:
+        for item in items:
             assert item.event is not None
             assert item.event.change is not None
-            change = item.event.change
-            cid = change.portal_candidate_id
+            change, cid = item.event.change, item.event.change.portal_candidate_id
             if cid in known:
                 continue
             if isinstance(change, Profile):
@@ -354,17 +361,24 @@ class EventProcessor:
         created = await store.insert_new_candidates(conn, [p for p, _ in new_profiles.values()])
         if created:
             await conn.cursor().executemany(
-                store.INSERT_HISTORY,
+                store.STAGE_HISTORY.one,
                 [
-                    (created[cid], None, "new", "candidate created", new_profiles[cid][1])
+                    {
+                        "candidate_id": created[cid],
+                        "from_stage": None,
+                        "to_stage": "new",
+                        "reason": "candidate created",
+                        "source_event_id": new_profiles[cid][1],
+                    }
                     for cid in sorted(created)
                 ],
             )
-        candidate_ids = sorted({item.event.change.portal_candidate_id for item in to_apply})  # type: ignore[union-attr]
-        state = apply.BatchState(await store.lock_candidates(conn, candidate_ids))
+        changes = [item.event.change for item in items if item.event is not None and item.event.change]
+        state = BatchState(
+            await store.lock_candidates(conn, sorted({c.portal_candidate_id for c in changes}))
+        )
         for cid in created:  # inserted just now with this profile: a repeat of it is not newer
             state.candidates[cid].profile_updated_at = new_profiles[cid][0].updated_at
-        changes = [item.event.change for item in to_apply]  # type: ignore[union-attr]
         state.interviews = await store.lock_interviews(
             conn, sorted({c.request_id for c in changes if isinstance(c, InterviewAnswer)})
         )
@@ -373,144 +387,206 @@ class EventProcessor:
         )
         return state
 
-    async def _fail(self, conn: psycopg.AsyncConnection[Any], item: _Item, reason: str) -> None:
-        item.failure, item.outcome = reason, "failed"
-        await conn.execute(store.MARK_FAILED, (reason, item.event_id))
+    # --- 4: settle -------------------------------------------------------------------------
 
-    async def _after_commit(self, items: list[_Item], report: BatchReport) -> None:
-        done = [item for item in items if not item.transient]
-        for item in done:
-            counter = _REPORT_COUNTERS[item.outcome]
+    async def _settle(self, items: list[Decoded], results: dict[str, Result]) -> BatchReport:
+        report = BatchReport()
+        retry: dict[float | None, list[QueuedMessage]] = defaultdict(list)
+        for item in items:
+            result = results[item.event_id]
+            word = _WORDS[type(result)]
+            report.event_outcomes[item.event_id] = word
+            metrics.increment("events_handled", outcome=word)
+            if isinstance(result, RetryLater):
+                retry[result.not_before].append(item.message)
+                continue
+            counter = _REPORT_FIELD[type(result)]
             setattr(report, counter, getattr(report, counter) + 1)
-            report.event_outcomes[item.event_id] = item.outcome
-            metrics.increment("events_handled", outcome=item.outcome)
-            if item.outcome == "failed":
-                log.warning(
-                    "event %s (%s) failed permanently: %s", item.event_id, item.event_type, item.failure
-                )
+            if isinstance(result, Failed):
+                log.warning("event %s (%s) failed: %s", item.event_id, item.event_type, result.reason)
+            elif isinstance(result, Ignored):
+                log.info("event %s (%s) ignored: %s", item.event_id, item.event_type, result.reason)
+        done = [item.event_id for item in items if not isinstance(results[item.event_id], RetryLater)]
         try:
-            await self._processed.mark_processed(item.event_id for item in done)
+            await self._processed.mark_processed(done)
         except RedisUnavailable:
             metrics.increment("redis_mark_skipped")
-        if any(item.outcome == "processed" and item.event_type == "document.uploaded" for item in done):
+        if any(
+            isinstance(results[item.event_id], Processed) and item.event_type == EventType.DOCUMENT_UPLOADED
+            for item in items
+        ):
             try:
                 await outbox.flush(self._db, self._sender)
             except DependencyUnavailable:
                 log.warning("outbox flush failed after commit; the outbox timer will send it")
-        retry = [item.message for item in items if item.transient]
-        if retry:
-            to_park = await reschedule(self._sender, PORTAL_EVENTS, retry, now=self._clock())
-            report.rescheduled = len(retry) - len(to_park)
-            for item in items:
-                if item.transient:
-                    report.event_outcomes[item.event_id] = "rescheduled"
+        now = self._clock()
+        for not_before, messages in retry.items():
+            to_park = await reschedule(self._sender, PORTAL_EVENTS, messages, now=now, not_before=not_before)
+            report.rescheduled += len(messages) - len(to_park)
             if to_park:
-                await self._park(to_park)
-                report.parked = len(to_park)
+                report.parked += await self._park(to_park, now)
+        return report
 
-    async def _park(self, messages: list[QueuedMessage]) -> None:
-        reason = "transient failures for 24 hours"
-        async with transaction(self._db) as conn, conn.cursor() as cur:
-            await cur.executemany(
-                "INSERT INTO parked_messages (queue, message_id, body, reason, attempts) "
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (queue, message_id) DO NOTHING",
-                [
-                    (
-                        PORTAL_EVENTS,
-                        m.message_id,
-                        Jsonb(_json_or_text(m.body)),
-                        reason,
-                        int(m.property_str(ATTEMPT) or 1),
-                    )
-                    for m in messages
-                ],
-            )
+    async def _park(self, messages: list[QueuedMessage], now: datetime) -> int:
+        """Park messages that failed transiently for 24 h: the alert first, then the row. If the
+        row cannot be written (the database that made them fail is still down), they are sent
+        back for later, never dropped. Returns how many were parked."""
         for message in messages:
             await self._alerter.raise_alert(
-                "event_parked", PORTAL_EVENTS, f"message {message.message_id} parked: {reason}"
+                "event_parked", PORTAL_EVENTS, f"message {message.message_id} parked: {PARKED_REASON}"
             )
-
-
-# --- helpers -------------------------------------------------------------------------------
-
-
-def _fields(errors: Sequence[Any]) -> str:
-    return ", ".join(sorted({error.field for error in errors})) or "-"
-
-
-def _received_at(message: QueuedMessage, now: datetime) -> datetime:
-    raw = message.property_str("received_at")
-    if raw:
         try:
-            return datetime.fromisoformat(raw)
-        except ValueError:
-            pass
-    return message.enqueued_time or now
+            async with transaction(self._db) as conn:
+                for message in messages:
+                    await _park_one(conn, message)
+        except DependencyUnavailable:
+            log.error("could not park %d messages (database unavailable); re-sending them", len(messages))
+            await reschedule(
+                self._sender,
+                PORTAL_EVENTS,
+                messages,
+                now=now,
+                not_before=MAX_DELAY.total_seconds(),
+                park_after=None,
+            )
+            return 0
+        return len(messages)
 
 
-def _dedupe(items: list[_Item]) -> list[_Item]:
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _first_of_each(decoded: Iterable[Decoded]) -> list[Decoded]:
     """One item per event id: a repeat inside the batch is a duplicate of the first."""
-    seen: dict[str, _Item] = {}
-    for item in items:
+    seen: dict[str, Decoded] = {}
+    for item in decoded:
         seen.setdefault(item.event_id, item)
     return list(seen.values())
 
 
-def _json_or_text(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError:
-        return {"undecodable_body_bytes": len(body)}
+def _in_event_order(items: list[Decoded]) -> list[Decoded]:
+    return sorted(items, key=lambda item: (item.event.created_at, item.event_id))  # type: ignore[union-attr]
 
 
-async def _record_events(conn: psycopg.AsyncConnection[Any], items: list[_Item]) -> set[str]:
-    columns: list[list[Any]] = [[], [], [], [], [], [], []]
+def _status_of(item: Decoded) -> str:
+    return STATUS[type(item.settled)] if item.settled is not None else "processed"
+
+
+def _record_params(
+    item: Decoded, status: str, *, payload: str | None = None, reason: str | None = None
+) -> dict[str, Any]:
+    return {
+        "event_type": item.event_type,
+        "event_id": item.event_id,
+        "payload": item.payload if payload is None else payload,
+        "status": status,
+        "attempts": item.attempts,
+        "last_error": reason if reason is not None else _reason(item.settled),
+        "received_at": item.received_at,
+    }
+
+
+def _record_columns(items: list[Decoded]) -> list[list[Any]]:
+    columns: list[list[Any]] = [[] for _ in range(7)]
     for item in sorted(items, key=lambda i: i.event_id):
-        status = (
-            "failed"
-            if item.failure
-            else ("ignored" if item.event is not None and item.event.change is None else "processed")
-        )
-        received = (
-            item.event.received_at
-            if item.event is not None
-            else (item.message.enqueued_time or datetime.now(UTC))
-        )
-        values = (
-            item.event_type,
-            item.event_id,
-            item.payload_text if item.keep_payload else "{}",
-            status,
-            int(item.message.property_str(ATTEMPT) or 1),
-            item.failure,
-            received,
-        )
-        for column, value in zip(columns, values, strict=True):
-            column.append(value)
-    cursor = await conn.execute(store.INSERT_EVENTS, columns)
-    return {row[0] for row in await cursor.fetchall()}
+        params = _record_params(item, _status_of(item))
+        for column, name in zip(
+            columns,
+            ("event_type", "event_id", "payload", "status", "attempts", "last_error", "received_at"),
+            strict=True,
+        ):
+            column.append(params[name])
+    return columns
 
 
-async def _log_activity(conn: psycopg.AsyncConnection[Any], items: list[_Item]) -> None:
-    columns: list[list[Any]] = [[], [], [], []]
-    for item in items:
-        entity = (
-            item.event.change.portal_candidate_id if item.event is not None and item.event.change else None
+def _reason(outcome: Result | None) -> str | None:
+    return outcome.reason if isinstance(outcome, (Failed, Ignored, RetryLater)) else None
+
+
+def _settle_columns(items: list[Decoded], results: dict[str, Result]) -> list[list[Any]]:
+    rows = [
+        (item.event_id, _WORDS[type(results[item.event_id])], _reason(results[item.event_id]))
+        for item in items
+    ]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def _activity_columns(items: list[Decoded], results: dict[str, Result]) -> list[list[Any]]:
+    rows = [
+        (
+            item.event_type if _known_type(item.event_type) else "unknown",
+            item.portal_candidate_id,
+            _WORDS[type(results[item.event_id])],
+            _reason(results[item.event_id]),
         )
-        for column, value in zip(columns, (item.event_type, entity, item.outcome, item.failure), strict=True):
-            column.append(value)
-    await conn.execute(store.INSERT_ACTIVITY, columns)
+        for item in items
+        if item.event_id in results
+    ]
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[], [], [], []]
 
 
-def _snapshot(state: apply.BatchState, event: InboundEvent) -> tuple[Any, ...]:
-    change = event.change
-    cid = change.portal_candidate_id if change else None
+def _known_type(event_type: str) -> bool:
+    return event_type in EventType._value2member_map_
+
+
+def _failure_reason(exc: Exception) -> str:
+    if isinstance(exc, psycopg.Error) and exc.sqlstate:
+        return f"PostgreSQL refused the event's effect (SQLSTATE {exc.sqlstate})"
+    return f"{type(exc).__name__} while applying the event"
+
+
+async def _record_failed(conn: psycopg.AsyncConnection[Any], item: Decoded, reason: str) -> Failed:
+    """Record an event that failed alone, with its payload when PostgreSQL will store it."""
+    try:
+        async with conn.transaction():
+            await conn.execute(store.RECORD_EVENT, _record_params(item, "failed", reason=reason))
+    except _TRANSIENT:
+        raise
+    except psycopg.Error:
+        reason = f"{reason}; payload not storable"
+        async with conn.transaction():
+            await conn.execute(
+                store.RECORD_EVENT, _record_params(item, "failed", payload=NO_PAYLOAD, reason=reason)
+            )
+    return Failed(reason)
+
+
+def _snapshot(state: BatchState, item: Decoded) -> tuple[Any, ...]:
+    cid = item.portal_candidate_id
     row = state.candidates.get(cid) if cid else None
-    return (replace(row) if row else None, dict(state.interviews), dict(state.offers))
+    return (cid, replace(row) if row else None, dict(state.interviews), dict(state.offers))
 
 
-def _restore(state: apply.BatchState, event: InboundEvent, snapshot: tuple[Any, ...]) -> None:
-    row, interviews, offers = snapshot
+def _restore(state: BatchState, snapshot: tuple[Any, ...]) -> None:
+    cid, row, interviews, offers = snapshot
     if row is not None:
-        state.candidates[row.portal_candidate_id] = row
+        state.candidates[cid] = row
+    elif cid is not None:
+        state.candidates.pop(cid, None)
     state.interviews, state.offers = interviews, offers
+
+
+PARK = """
+INSERT INTO parked_messages (queue, message_id, body, reason, attempts)
+VALUES (%(queue)s, %(message_id)s, %(body)s::jsonb, %(reason)s, %(attempts)s)
+ON CONFLICT (queue, message_id) DO NOTHING
+"""
+
+
+async def _park_one(conn: psycopg.AsyncConnection[Any], message: QueuedMessage) -> None:
+    """Keep the body as sent when PostgreSQL stores it, else its bytes in base64 (never lost)."""
+    params = {
+        "queue": PORTAL_EVENTS,
+        "message_id": message.message_id,
+        "reason": PARKED_REASON,
+        "attempts": int(message.property_str(ATTEMPT) or 1),
+    }
+    try:
+        async with conn.transaction():
+            await conn.execute(PARK, {**params, "body": message.body.decode("utf-8")})
+    except _TRANSIENT:
+        raise
+    except (psycopg.Error, UnicodeDecodeError):
+        kept = json.dumps({"body_base64": base64.b64encode(message.body).decode("ascii")})
+        async with conn.transaction():
+            await conn.execute(PARK, {**params, "body": kept})

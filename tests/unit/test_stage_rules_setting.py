@@ -48,6 +48,9 @@ def test_an_override_changes_only_its_entry():
     [
         ({"screening": {"reject/weak": {"stage": "rejected"}}}, "may not set the stage 'rejected'"),
         ({"events": {"candidate.created": {"stage": "new"}}}, "may not set the stage 'new'"),
+        ({"events": {"offer.declined": {"stage": "withdrawn"}}}, "may not set the stage 'withdrawn'"),
+        ({"assessment": {"failed": {"stage": "withdrawn"}}}, "may not set the stage 'withdrawn'"),
+        ({"events": {"candidate.withdrawn": {"needs_review": True}}}, "candidate.withdrawn. is fixed"),
         ({"events": {"screening.completed": {"stage": "assessment"}}}, "decided by the screening"),
         ({"events": {"candidate.teleported": {}}}, "not an event type"),
         ({"screening": {"advance-strong": {}}}, "not 'recommendation/band'"),
