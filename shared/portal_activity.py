@@ -10,12 +10,18 @@ names, never the portal's wording, which may echo values).
 
 Recording is part of the call, awaited, so a row exists as soon as the call returns; it never
 fails the call: a database that cannot take the row is logged and counted, and the call's own
-outcome stands.
+outcome stands. A flow that writes a transaction right after its call (``sync_dispatcher``
+records every attempt) may instead collect its task's calls (:func:`collect_calls`) and write
+them in that transaction (:data:`INSERT_CALLS`, :func:`calls_parameters`): one round trip and
+one connection fewer per call, which is most of what the outbound path costs besides the call.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -55,6 +61,42 @@ class ActivityRecorder(Protocol):
     async def record(self, call: CallRecord) -> None: ...
 
 
+#: Calls collected by the current task instead of written (see :func:`collect_calls`).
+_collected: ContextVar[list[CallRecord] | None] = ContextVar("portal_calls_collected", default=None)
+
+
+@contextmanager
+def collect_calls() -> Iterator[list[CallRecord]]:
+    """Within this block, the current task's calls are collected in the list it gives instead
+    of written; the caller writes them (:data:`INSERT_CALLS`) in its own transaction."""
+    collected: list[CallRecord] = []
+    token = _collected.set(collected)
+    try:
+        yield collected
+    finally:
+        _collected.reset(token)
+
+
+INSERT_CALLS = """
+INSERT INTO portal_activity_log (direction, operation, entity_id, outcome, http_status, duration_ms, error)
+SELECT 'outbound', t.operation, t.entity_id, t.outcome, t.http_status, t.duration_ms, t.error
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::int[], %s::text[])
+     AS t(operation, entity_id, outcome, http_status, duration_ms, error)
+"""
+
+
+def calls_parameters(calls: Sequence[CallRecord]) -> tuple[list[object], ...]:
+    """The parameters of :data:`INSERT_CALLS` for ``calls``."""
+    return (
+        [c.operation for c in calls],
+        [c.entity_id for c in calls],
+        [c.outcome.value for c in calls],
+        [c.http_status for c in calls],
+        [c.duration_ms for c in calls],
+        [c.error for c in calls],
+    )
+
+
 INSERT_CALL = """
 INSERT INTO portal_activity_log (direction, operation, entity_id, outcome, http_status, duration_ms, error)
 VALUES ('outbound', %s, %s, %s, %s, %s, %s)
@@ -68,6 +110,10 @@ class PgActivityLog:
         self._pool = pool
 
     async def record(self, call: CallRecord) -> None:
+        collected = _collected.get()
+        if collected is not None:
+            collected.append(call)
+            return
         try:
             async with self._pool.connection() as conn:
                 await conn.execute(

@@ -28,7 +28,7 @@ from shared.inbound.processor import EventProcessor
 from shared.inbound.receiver import WebhookReceiver
 from shared.messaging import MessageSender, create_message_sender
 from shared.outbound.dispatcher import SyncDispatcher
-from shared.outbound.timer_budget import interval_seconds
+from shared.outbound.timer_budget import budget_seconds
 from shared.portal_activity import PgActivityLog
 from shared.portal_client import PortalClient
 from shared.redis_store import ProcessedEvents, create_redis
@@ -138,8 +138,8 @@ class Runtime:
 
     @cached_property
     def replay_budget_seconds(self) -> float:
-        """How long one replay run may claim work: its timer's interval (capped)."""
-        return interval_seconds(self.settings.sync_replay_schedule)
+        """How long one replay run may claim work: most of its timer's interval."""
+        return budget_seconds(self.settings.sync_replay_schedule)
 
     @cached_property
     def alerter(self) -> Alerter:

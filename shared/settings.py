@@ -341,6 +341,7 @@ _ALIASES = frozenset(
 #: Every setting name the app reads (the Settings model's aliases).
 SETTING_NAMES: frozenset[str] = _ALIASES
 
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The worker's settings, read once from ``os.environ``."""

@@ -15,8 +15,9 @@ attempt.
 
 **Timer part** (:meth:`SyncDispatcher.replay`). Nothing while the breaker is open. Otherwise
 stale status changes are superseded, then due rows are claimed (``FOR UPDATE SKIP LOCKED``, the
-oldest unfinished row per candidate, leased in the same statement) a wave of ``concurrency`` at a
-time, and attempted, until nothing is due or the run's budget (its timer interval) is spent.
+oldest unfinished row per candidate, leased in the same statement) by ``concurrency`` workers
+that keep that many calls in flight, until nothing is due or the run's budget (most of its
+timer interval) is spent.
 
 **An attempt** calls the portal with ``Idempotency-Key`` = the command id and decides, as a
 value, what the answer means (:data:`AttemptResult`), then records it in one transaction that
@@ -36,9 +37,11 @@ import logging
 import random
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Final
 from uuid import UUID
 
@@ -63,6 +66,7 @@ from shared.outbound import store
 from shared.outbound.commands import Command, CommandType, Invalid, Unusable, read_command
 from shared.outbound.retry import MAX_ATTEMPTS, RandomSource, defer_delay, retry_delay
 from shared.outcomes import Failed, Ignored, Outcome, Processed, RetryLater
+from shared.portal_activity import INSERT_CALLS, CallRecord, calls_parameters, collect_calls
 from shared.portal_client import Created, PortalClient
 from shared.queued import QueuedMessage
 from shared.redelivery import ATTEMPT, reschedule
@@ -253,6 +257,59 @@ _ENTITY_DELIVERED: Final[Mapping[CommandType, str]] = {
 }
 #: The stage a delivered command proposes (forward only, never out of a final stage).
 _STAGE_ON_DELIVERY: Final[Mapping[CommandType, Stage]] = {CommandType.OFFER_SEND: Stage.OFFER}
+#: The stages each of those may be reached from, as the rules' table decides.
+_FORWARD_FROM: Final[Mapping[Stage, list[str]]] = {
+    target: [s.value for s in Stage if proposed_stage_change(s, target) is target]
+    for target in _STAGE_ON_DELIVERY.values()
+}
+
+
+def _row_statement(
+    claim: Claim, transition: Transition, attempted_at: datetime, now: datetime
+) -> tuple[str, dict[str, Any], str]:
+    """The ``sync_queue`` statement of ``transition``, its parameters, and the status it sets."""
+    base: dict[str, Any] = {"id": claim.id, "owner": claim.owner, "now": now, "attempted_at": attempted_at}
+    if isinstance(transition, Complete):
+        return store.COMPLETE, {**base, "http_status": transition.http_status}, "completed"
+    if isinstance(transition, RetryAt):
+        params = {
+            **base,
+            "retry_count": transition.retry_count,
+            "next_retry": transition.next_retry,
+            "error": transition.error,
+            "http_status": transition.http_status,
+        }
+        return store.RETRY_LATER, params, "pending"
+    if isinstance(transition, Release):
+        return (
+            store.RELEASE,
+            {**base, "next_retry": transition.next_retry, "error": transition.error},
+            "pending",
+        )
+    params = {
+        **base,
+        "attempted_at": attempted_at if transition.attempted else None,
+        "retry_count": transition.retry_count,
+        "error": transition.error,
+        "http_status": transition.http_status,
+    }
+    return store.FAIL, params, "failed"
+
+
+@dataclass(slots=True)
+class _Run:
+    """One replay run's shared state: rows claimed and not yet attempted, calls in flight and
+    ended (a condition notified whenever one ends), and whether to stop claiming."""
+
+    claimed: deque[Claim] = field(default_factory=deque)
+    claiming: asyncio.Lock = field(default_factory=asyncio.Lock)
+    ended: asyncio.Condition = field(default_factory=asyncio.Condition)
+    in_flight: int = 0
+    finished: int = 0
+    stop: bool = False
+
+    def moved_on(self, seen: int) -> bool:
+        return self.finished != seen or self.stop
 
 
 @dataclass(slots=True)
@@ -267,7 +324,7 @@ class ReplayReport:
     superseded: int = 0
     lost: int = 0  # leases lost to another worker: nothing recorded
     circuit_open_for: float | None = None
-    waves: int = 0
+    waves: int = 0  # claim statements run
     results: dict[str, str] = field(default_factory=dict)  # command id -> what became of it
 
 
@@ -321,40 +378,49 @@ class SyncDispatcher:
         return outcome
 
     async def _intake(self, command: Command | Invalid) -> tuple[Claim | None, Outcome]:
+        """One transaction, pipelined: one round trip for the reads, one for the writes."""
         now = self._clock()
-        async with transaction(self._db) as conn, conn.cursor(row_factory=dict_row) as cur:
-            candidate = None
-            if command.candidate_id is not None:
-                await cur.execute(store.LOCK_CANDIDATE, (command.candidate_id,))
-                candidate = await cur.fetchone()
-            await cur.execute(store.FIND_COMMAND, (command.command_id,))
-            if await cur.fetchone() is not None:
-                return None, Ignored("duplicate command: already recorded")
+        async with transaction(self._db) as conn, conn.pipeline():
+            # A command seen before is found by its row's UNIQUE command_id when it is inserted
+            # last: _Duplicate then rolls back whatever this transaction changed before.
+            reads = await _read_for_intake(conn, command)
             if isinstance(command, Invalid):
-                return None, await self._record_invalid(conn, command, candidate is not None, now)
-            if candidate is None:
+                return None, await _record_invalid(conn, command, reads.candidate is not None, now)
+            if reads.candidate is None:
                 invalid = _invalid_from(command, "candidate_id: unknown candidate")
-                return None, await self._record_invalid(conn, invalid, False, now)
-            refusal = await _prepare_entity(conn, command)
-            if refusal is not None:
-                return None, await self._record_invalid(conn, _invalid_from(command, refusal), True, now)
-            await cur.execute(store.LOCK_OPEN_ROWS, (command.candidate_id,))
-            open_rows = await cur.fetchall()
+                return None, await _record_invalid(conn, invalid, False, now)
+            sql = _ENTITY_INTAKE.get(command.type)
+            if sql is not None and reads.entity is not None and reads.entity[0] != command.candidate_id:
+                # The portal would take it, and its answer would then apply to the wrong candidate.
+                refused = _invalid_from(command, f"data.{sql.field}: belongs to another candidate")
+                return None, await _record_invalid(conn, refused, True, now)
             stale = [
                 r["id"]
-                for r in open_rows
+                for r in reads.open_rows
                 if command.type is CommandType.CANDIDATE_STATUS
                 and r["operation_type"] == CommandType.CANDIDATE_STATUS.value
                 and r["status"] == "pending"
             ]
-            waits = len(open_rows) > len(stale)
+            waits = len(reads.open_rows) > len(stale)
             owner = uuid.uuid4()
+            portal_id = reads.candidate["portal_candidate_id"]
             payload = {
                 "command": command.document,
-                "portal_candidate_id": candidate["portal_candidate_id"],
-                "request": command.portal_body(candidate["portal_candidate_id"]),
+                "portal_candidate_id": portal_id,
+                "request": command.portal_body(portal_id),
             }
-            await cur.execute(
+            if sql is not None:
+                details = {k: v for k, v in command.fields.items() if k != sql.field}
+                await conn.execute(
+                    sql.insert if reads.entity is None else sql.update,
+                    {
+                        "id": command.entity_id,
+                        "candidate_id": command.candidate_id,
+                        "timezone": command.fields.get("timezone"),
+                        "details": Jsonb({"ats": details}),
+                    },
+                )
+            row = await conn.execute(
                 store.INSERT_ROW,
                 {
                     "command_id": command.command_id,
@@ -370,19 +436,20 @@ class SyncDispatcher:
                     "now": now,
                 },
             )
-            inserted = await cur.fetchone()
-            if inserted is None:  # a concurrent delivery of the same command won
-                raise _Duplicate
             if stale:
-                await cur.execute(
-                    store.SUPERSEDE_FOR_CANDIDATE, {"newest": inserted["id"], "ids": stale, "now": now}
+                await conn.execute(
+                    store.SUPERSEDE_FOR_CANDIDATE,
+                    {"command_id": command.command_id, "ids": stale, "now": now},
                 )
             if command.stage is not None:
-                await _set_stage(cur, command, Stage(candidate["stage"]), command.stage)
+                await _set_stage(conn, command, Stage(reads.candidate["stage"]), command.stage)
+            inserted = await row.fetchone()
+            if inserted is None:  # a concurrent delivery of the same command won
+                raise _Duplicate
         claim = None
         if not waits:
             claim = Claim(
-                id=inserted["id"],
+                id=inserted[0],
                 command_id=command.command_id,
                 operation=command.type,
                 entity_id=command.entity_key,
@@ -392,36 +459,6 @@ class SyncDispatcher:
                 owner=owner,
             )
         return claim, Processed()
-
-    async def _record_invalid(
-        self, conn: AsyncConnection[Any], command: Invalid, candidate_exists: bool, now: datetime
-    ) -> Outcome:
-        async with conn.cursor() as cur:
-            await cur.execute(
-                store.INSERT_ROW,
-                {
-                    "command_id": command.command_id,
-                    "operation_type": command.operation_type,
-                    "entity_id": command.entity_key,
-                    "candidate_id": command.candidate_id if candidate_exists else None,
-                    "payload": Jsonb({"command": command.document}),
-                    "status": "failed",
-                    "next_retry": None,
-                    "lease_until": None,
-                    "lease_owner": None,
-                    "last_error": command.reason,
-                    "now": now,
-                },
-            )
-            if await cur.fetchone() is None:
-                raise _Duplicate
-            statement = _ENTITY_FAILED_AT_INTAKE.get(command.operation_type)
-            if candidate_exists and statement is not None and command.entity_id is not None:
-                await cur.execute(
-                    statement, {"entity_id": command.entity_id, "candidate_id": command.candidate_id}
-                )
-        log.warning("command %s refused: %s", command.command_id, command.reason)
-        return Failed(command.reason)
 
     async def _park(self, message: QueuedMessage, command: Unusable) -> Outcome:
         body = command.document if command.document is not None else {"unparsed": _text_of(message.body)}
@@ -474,8 +511,16 @@ class SyncDispatcher:
     # --- timer part ---------------------------------------------------------------------------
 
     async def replay(self, *, budget_seconds: float = 1.0) -> ReplayReport:
-        """Attempt due rows until none is due or ``budget_seconds`` are spent (the first wave
-        always runs); nothing at all while the breaker is open."""
+        """Attempt due rows until none is due or ``budget_seconds`` are spent; nothing at all
+        while the breaker is open.
+
+        ``concurrency`` workers keep that many calls in flight: a worker that finds nothing
+        claimed claims, in one statement, as many rows as there are free slots (the first claim
+        always happens; later ones only within the budget). When nothing is due while calls are
+        in flight, it waits for one to end (its candidate's next row may be due then). A claimed
+        row is always attempted. A call that could not be made (the breaker opened, our key is
+        refused) stops further claims: the rest would wait too.
+        """
         report = ReplayReport()
         open_for = await self._portal.circuit_open_for()
         if open_for is not None:
@@ -485,25 +530,51 @@ class SyncDispatcher:
         async with transaction(self._db) as conn:
             cursor = await conn.execute(store.SUPERSEDE_DUE, {"now": self._clock()})
             report.superseded = len(await cursor.fetchall())
-        while True:
-            claims = await self._claim(self._concurrency)
-            if not claims:
-                break
-            report.claimed += len(claims)
-            report.waves += 1
-            results = await asyncio.gather(*(self._attempt(claim) for claim in claims))
-            for claim, transition in zip(claims, results, strict=True):
+        run = _Run()
+
+        async def next_claim() -> Claim | None:
+            while True:
+                async with run.claiming:
+                    if run.claimed:
+                        return run.claimed.popleft()
+                    if run.stop or (report.waves and self._monotonic() - started >= budget_seconds):
+                        run.stop = True
+                        return None
+                    seen = run.finished
+                    batch = await self._claim(self._concurrency - run.in_flight)
+                    report.waves += 1
+                    report.claimed += len(batch)
+                    run.claimed.extend(batch)
+                    if batch or run.finished != seen:
+                        continue  # rows to attempt, or a call ended meanwhile: look again
+                    if not run.in_flight:  # nothing due, and nothing that could make a row due
+                        run.stop = True
+                        return None
+                # A call in flight may make its candidate's next row due: wait for one to end.
+                async with run.ended:
+                    await run.ended.wait_for(partial(run.moved_on, seen))
+
+        async def worker() -> None:
+            while (claim := await next_claim()) is not None:
+                run.in_flight += 1
+                try:
+                    transition = await self._attempt(claim)
+                finally:
+                    run.in_flight -= 1
+                    async with run.ended:
+                        run.finished += 1
+                        run.ended.notify_all()
                 _tally(report, str(claim.command_id), transition)
-            if any(isinstance(t, Release) for t in results):
-                break  # the breaker opened or our key is refused: the rest would wait too
-            if self._monotonic() - started >= budget_seconds:
-                break
+                if isinstance(transition, Release):
+                    run.stop = True
+
+        await asyncio.gather(*(worker() for _ in range(self._concurrency)))
         return report
 
     async def _claim(self, limit: int) -> list[Claim]:
         now = self._clock()
         owner = uuid.uuid4()
-        async with transaction(self._db) as conn, conn.cursor(row_factory=dict_row) as cur:
+        async with transaction(self._db) as conn, conn.pipeline(), conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 store.CLAIM_DUE,
                 {"now": now, "limit": limit, "lease_until": now + self._lease, "owner": owner},
@@ -534,25 +605,26 @@ class SyncDispatcher:
         """Call the portal for ``claim`` and record what became of it; None if the lease was lost."""
         attempted_at = self._clock()
         result: AttemptResult
-        if claim.retry_count >= MAX_ATTEMPTS:
-            result = Unavailable(
-                "every attempt was used (the worker was lost during the last one)", None, None
-            )
-            transition: Transition = Fail(claim.retry_count, result.reason, None, attempted=False)
-        else:
-            call, prefix = CALLS[claim.operation]
-            try:
-                created = await call(self._portal, claim)
-            except (TransientError, PermanentError) as exc:
-                result = classify(exc)
+        with collect_calls() as calls:  # written with the attempt's record, in its transaction
+            if claim.retry_count >= MAX_ATTEMPTS:
+                result = Unavailable(
+                    "every attempt was used (the worker was lost during the last one)", None, None
+                )
+                transition: Transition = Fail(claim.retry_count, result.reason, None, attempted=False)
             else:
-                result = Delivered(created.status_code, created.portal_id(prefix) if prefix else None)
-            transition = decide(claim.retry_count, result, now=self._clock(), random=self._random)
+                call, prefix = CALLS[claim.operation]
+                try:
+                    created = await call(self._portal, claim)
+                except (TransientError, PermanentError) as exc:
+                    result = classify(exc)
+                else:
+                    result = Delivered(created.status_code, created.portal_id(prefix) if prefix else None)
+                transition = decide(claim.retry_count, result, now=self._clock(), random=self._random)
         metrics.increment(
             "sync_attempts", result=type(result).__name__.lower(), operation=claim.operation.value
         )
         try:
-            recorded = await self._record(claim, transition, attempted_at)
+            recorded = await self._record(claim, transition, attempted_at, calls)
         except (DependencyUnavailable, *_TRANSIENT_SQL) as exc:
             # The lease will run out and the row be taken again; the portal replays a success.
             log.warning("attempt of command %s not recorded (%s)", claim.command_id, type(exc).__name__)
@@ -565,72 +637,46 @@ class SyncDispatcher:
             await self._alert_failed(claim.command_id, claim.operation.value, transition.error)
         return transition
 
-    async def _record(self, claim: Claim, transition: Transition, attempted_at: datetime) -> bool:
+    async def _record(
+        self, claim: Claim, transition: Transition, attempted_at: datetime, calls: list[CallRecord]
+    ) -> bool:
+        """One transaction, pipelined: the row (only while this worker holds its lease), then
+        what depends on it (guarded in SQL by the same lease), then the portal calls made."""
         now = self._clock()
-        base = {"id": claim.id, "owner": claim.owner, "now": now, "attempted_at": attempted_at}
-        async with transaction(self._db) as conn, conn.cursor() as cur:
-            if isinstance(transition, Complete):
-                stage = _STAGE_ON_DELIVERY.get(claim.operation)
-                if stage is not None:  # the candidate first: the one lock order
-                    await cur.execute(store.LOCK_CANDIDATE, (claim.candidate_id,))
-                    candidate = await cur.fetchone()
-                await cur.execute(store.COMPLETE, {**base, "http_status": transition.http_status})
-                if await cur.fetchone() is None:
-                    return False
-                statement = _ENTITY_DELIVERED.get(claim.operation)
-                if statement is not None:
-                    await cur.execute(
-                        statement, {"portal_id": transition.portal_id, "entity_id": UUID(claim.entity_id)}
-                    )
-                if stage is not None and candidate is not None:
-                    current = Stage(candidate[2])
-                    forward = proposed_stage_change(current, stage)
-                    if forward is not None:
-                        await cur.execute(store.SET_STAGE, (forward.value, claim.candidate_id))
-                        await cur.execute(
-                            store.INSERT_HISTORY,
-                            (
-                                claim.candidate_id,
-                                current.value,
-                                forward.value,
-                                claim.operation.value,
-                                str(claim.command_id),
-                            ),
-                        )
-                return True
-            if isinstance(transition, RetryAt):
-                await cur.execute(
-                    store.RETRY_LATER,
+        row_sql, row_params, recorded_status = _row_statement(claim, transition, attempted_at, now)
+        guard = {"row": claim.id, "owner": claim.owner, "recorded": recorded_status}
+        stage = _STAGE_ON_DELIVERY.get(claim.operation) if isinstance(transition, Complete) else None
+        async with transaction(self._db) as conn, conn.pipeline():
+            if stage is not None:  # the candidate first: the one lock order
+                await conn.execute(store.LOCK_CANDIDATE, (claim.candidate_id,))
+            row = await conn.execute(row_sql, row_params)
+            entity_sql = (
+                _ENTITY_DELIVERED.get(claim.operation)
+                if isinstance(transition, Complete)
+                else _ENTITY_FAILED.get(claim.operation)
+                if isinstance(transition, Fail)
+                else None
+            )
+            if entity_sql is not None:
+                portal_id = transition.portal_id if isinstance(transition, Complete) else None
+                await conn.execute(
+                    entity_sql, {**guard, "entity_id": UUID(claim.entity_id), "portal_id": portal_id}
+                )
+            if stage is not None:
+                await conn.execute(
+                    store.STAGE_FORWARD,
                     {
-                        **base,
-                        "retry_count": transition.retry_count,
-                        "next_retry": transition.next_retry,
-                        "error": transition.error,
-                        "http_status": transition.http_status,
+                        **guard,
+                        "candidate_id": claim.candidate_id,
+                        "stage": stage.value,
+                        "from_stages": _FORWARD_FROM[stage],
+                        "reason": claim.operation.value,
+                        "command_id": str(claim.command_id),
                     },
                 )
-                return await cur.fetchone() is not None
-            if isinstance(transition, Release):
-                await cur.execute(
-                    store.RELEASE, {**base, "next_retry": transition.next_retry, "error": transition.error}
-                )
-                return await cur.fetchone() is not None
-            await cur.execute(
-                store.FAIL,
-                {
-                    **base,
-                    "attempted_at": attempted_at if transition.attempted else None,
-                    "retry_count": transition.retry_count,
-                    "error": transition.error,
-                    "http_status": transition.http_status,
-                },
-            )
-            if await cur.fetchone() is None:
-                return False
-            statement = _ENTITY_FAILED.get(claim.operation)
-            if statement is not None:
-                await cur.execute(statement, (UUID(claim.entity_id),))
-            return True
+            if calls:
+                await conn.execute(INSERT_CALLS, calls_parameters(calls))
+            return await row.fetchone() is not None
 
     async def _alert_failed(self, command_id: UUID, operation: str, reason: str) -> None:
         metrics.increment("sync_failed", operation=operation)
@@ -662,36 +708,72 @@ _ENTITY_INTAKE: Final[Mapping[CommandType, _EntityIntake]] = {
 }
 
 
-async def _prepare_entity(conn: AsyncConnection[Any], command: Command) -> str | None:
-    """Upsert the command's interview or offer; the refusal reason when it is another
-    candidate's (the portal would take it, and the answer would then apply to the wrong one)."""
-    sql = _ENTITY_INTAKE.get(command.type)
-    if sql is None:
-        return None
-    cursor = await conn.execute(sql.lock, (command.entity_id,))
-    row = await cursor.fetchone()
-    if row is not None and row[0] != command.candidate_id:
-        return f"data.{sql.field}: belongs to another candidate"
-    details = {k: v for k, v in command.fields.items() if k != sql.field}
-    params = {
-        "id": command.entity_id,
-        "candidate_id": command.candidate_id,
-        "timezone": command.fields.get("timezone"),
-        "details": Jsonb({"ats": details}),
-    }
-    await conn.execute(sql.insert if row is None else sql.update, params)
-    return None
+@dataclass(frozen=True, slots=True)
+class _IntakeReads:
+    """What intake decides on, read (and locked) in one pipelined round trip."""
+
+    candidate: dict[str, Any] | None
+    open_rows: list[dict[str, Any]]
+    entity: tuple[Any, ...] | None
 
 
-async def _set_stage(
-    cur: psycopg.AsyncCursor[Any], command: Command, current: Stage, commanded: Stage
-) -> None:
+async def _read_for_intake(conn: AsyncConnection[Any], command: Command | Invalid) -> _IntakeReads:
+    """The candidate, its unfinished rows and the interview or offer, locked in the one order
+    (candidate, rows, entity); sent together."""
+    candidate = open_rows = entity = None
+    if command.candidate_id is not None:
+        candidate = conn.cursor(row_factory=dict_row)
+        await candidate.execute(store.LOCK_CANDIDATE, (command.candidate_id,))
+    if isinstance(command, Command):
+        open_rows = conn.cursor(row_factory=dict_row)
+        await open_rows.execute(store.LOCK_OPEN_ROWS, (command.candidate_id,))
+        sql = _ENTITY_INTAKE.get(command.type)
+        if sql is not None:
+            entity = await conn.execute(sql.lock, (command.entity_id,))
+    return _IntakeReads(
+        candidate=await candidate.fetchone() if candidate is not None else None,
+        open_rows=await open_rows.fetchall() if open_rows is not None else [],
+        entity=await entity.fetchone() if entity is not None else None,
+    )
+
+
+async def _record_invalid(
+    conn: AsyncConnection[Any], command: Invalid, candidate_exists: bool, now: datetime
+) -> Outcome:
+    """A command that can never be valid: a ``failed`` row with its reason, and its interview
+    or offer ``failed`` when the candidate exists."""
+    row = await conn.execute(
+        store.INSERT_ROW,
+        {
+            "command_id": command.command_id,
+            "operation_type": command.operation_type,
+            "entity_id": command.entity_key,
+            "candidate_id": command.candidate_id if candidate_exists else None,
+            "payload": Jsonb({"command": command.document}),
+            "status": "failed",
+            "next_retry": None,
+            "lease_until": None,
+            "lease_owner": None,
+            "last_error": command.reason,
+            "now": now,
+        },
+    )
+    statement = _ENTITY_FAILED_AT_INTAKE.get(command.operation_type)
+    if candidate_exists and statement is not None and command.entity_id is not None:
+        await conn.execute(statement, {"entity_id": command.entity_id, "candidate_id": command.candidate_id})
+    if await row.fetchone() is None:
+        raise _Duplicate  # rolls the transaction back, the entity change with it
+    log.warning("command %s refused: %s", command.command_id, command.reason)
+    return Failed(command.reason)
+
+
+async def _set_stage(conn: AsyncConnection[Any], command: Command, current: Stage, commanded: Stage) -> None:
     """``candidate.status`` sets the stage unconditionally (the ATS is the authority)."""
     target = stage_set_by_ats(current, commanded)
     if target is None:
         return
-    await cur.execute(store.SET_STAGE, (target.value, command.candidate_id))
-    await cur.execute(
+    await conn.execute(store.SET_STAGE, (target.value, command.candidate_id))
+    await conn.execute(
         store.INSERT_HISTORY,
         (command.candidate_id, current.value, target.value, command.type.value, str(command.command_id)),
     )

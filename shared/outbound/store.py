@@ -1,7 +1,9 @@
 """SQL of the outbound flow, as named statements: ``sync_queue`` and the rows a command touches.
 
 Times come from the dispatcher's clock as parameters (never ``now()``), so tests that move the
-clock move the queue with it.
+clock move the queue with it. The dispatcher sends each transaction's statements pipelined (one
+round trip for its reads, one for its writes), so a statement that depends on an earlier one's
+effect says so in SQL (a subquery, a guard), not through a value fetched in between.
 
 Locks are always taken in one order, the inbound processor's too: the candidate, then its
 ``sync_queue`` rows, then the interview or offer. The replay's claim takes only ``sync_queue``
@@ -15,8 +17,6 @@ from typing import Final
 # --- intake ---------------------------------------------------------------------------------
 
 LOCK_CANDIDATE: Final = "SELECT id, portal_candidate_id, stage FROM candidates WHERE id = %s FOR UPDATE"
-
-FIND_COMMAND: Final = "SELECT id, status FROM sync_queue WHERE command_id = %s"
 
 #: The candidate's unfinished rows, locked in id order (a claim in flight is waited for).
 LOCK_OPEN_ROWS: Final = """
@@ -36,11 +36,12 @@ ON CONFLICT (command_id) DO NOTHING
 RETURNING id
 """
 
-#: Older pending ``candidate.status`` rows of a candidate, made pointless by a newer one.
+#: Older pending ``candidate.status`` rows of a candidate, made pointless by the newer one just
+#: inserted (found by its command id, in the same transaction).
 SUPERSEDE_FOR_CANDIDATE: Final = """
 UPDATE sync_queue
-SET status = 'completed', superseded_by = %(newest)s, completed_at = %(now)s, updated_at = %(now)s,
-    lease_until = NULL, lease_owner = NULL
+SET status = 'completed', completed_at = %(now)s, updated_at = %(now)s, lease_until = NULL,
+    superseded_by = (SELECT id FROM sync_queue WHERE command_id = %(command_id)s)
 WHERE id = ANY(%(ids)s) AND status = 'pending' AND operation_type = 'candidate.status'
 """
 
@@ -143,13 +144,15 @@ RETURNING s.id, s.command_id, s.operation_type, s.entity_id, s.candidate_id, s.p
 # --- recording an attempt -------------------------------------------------------------------
 #
 # Each statement applies only while this worker still holds the row's lease: a worker whose
-# lease ran out (and whose row another worker took) records nothing.
+# lease ran out (and whose row another worker took) records nothing. ``lease_owner`` stays on
+# the row afterwards (who held it last), so that the statements pipelined after it (the
+# interview, the offer, the stage) can check in SQL that this worker's record applied.
 
 COMPLETE: Final = """
 UPDATE sync_queue
 SET status = 'completed', completed_at = %(now)s, last_attempt = %(attempted_at)s,
     first_attempt_at = COALESCE(first_attempt_at, %(attempted_at)s), http_status = %(http_status)s,
-    lease_until = NULL, lease_owner = NULL, updated_at = %(now)s
+    lease_until = NULL, updated_at = %(now)s
 WHERE id = %(id)s AND status = 'processing' AND lease_owner = %(owner)s
 RETURNING id
 """
@@ -158,8 +161,7 @@ RETRY_LATER: Final = """
 UPDATE sync_queue
 SET status = 'pending', retry_count = %(retry_count)s, next_retry = %(next_retry)s,
     last_attempt = %(attempted_at)s, first_attempt_at = COALESCE(first_attempt_at, %(attempted_at)s),
-    last_error = %(error)s, http_status = %(http_status)s, lease_until = NULL, lease_owner = NULL,
-    updated_at = %(now)s
+    last_error = %(error)s, http_status = %(http_status)s, lease_until = NULL, updated_at = %(now)s
 WHERE id = %(id)s AND status = 'processing' AND lease_owner = %(owner)s
 RETURNING id
 """
@@ -168,7 +170,7 @@ RETURNING id
 RELEASE: Final = """
 UPDATE sync_queue
 SET status = 'pending', next_retry = %(next_retry)s, last_error = %(error)s, lease_until = NULL,
-    lease_owner = NULL, updated_at = %(now)s
+    updated_at = %(now)s
 WHERE id = %(id)s AND status = 'processing' AND lease_owner = %(owner)s
 RETURNING id
 """
@@ -177,11 +179,15 @@ FAIL: Final = """
 UPDATE sync_queue
 SET status = 'failed', retry_count = %(retry_count)s, last_attempt = COALESCE(%(attempted_at)s, last_attempt),
     first_attempt_at = COALESCE(first_attempt_at, %(attempted_at)s), last_error = %(error)s,
-    http_status = COALESCE(%(http_status)s, http_status), lease_until = NULL, lease_owner = NULL,
-    updated_at = %(now)s
+    http_status = COALESCE(%(http_status)s, http_status), lease_until = NULL, updated_at = %(now)s
 WHERE id = %(id)s AND status = 'processing' AND lease_owner = %(owner)s
 RETURNING id
 """
+
+# Every statement below is pipelined after the row's own and guarded by the same condition,
+# written out in each: this worker's record of the row applied (it still held the lease), i.e.
+#   EXISTS (SELECT 1 FROM sync_queue q WHERE q.id = row AND q.lease_owner = owner
+#           AND q.status = the status the record set)
 
 # Forward only: a 201 recorded after the portal's answer never moves scheduled, declined,
 # cancelled, accepted or declined back (DESIGN.md); the portal's id is kept either way.
@@ -190,6 +196,8 @@ UPDATE interviews
 SET portal_request_id = COALESCE(portal_request_id, %(portal_id)s),
     status = CASE WHEN status = 'requested' THEN 'pending' ELSE status END, updated_at = now()
 WHERE id = %(entity_id)s
+  AND EXISTS (SELECT 1 FROM sync_queue q
+              WHERE q.id = %(row)s AND q.lease_owner = %(owner)s AND q.status = %(recorded)s)
 """
 
 OFFER_SENT: Final = """
@@ -197,14 +205,38 @@ UPDATE offers
 SET portal_offer_id = COALESCE(portal_offer_id, %(portal_id)s),
     status = CASE WHEN status = 'sending' THEN 'sent' ELSE status END, updated_at = now()
 WHERE id = %(entity_id)s
+  AND EXISTS (SELECT 1 FROM sync_queue q
+              WHERE q.id = %(row)s AND q.lease_owner = %(owner)s AND q.status = %(recorded)s)
 """
 
 #: A failed command fails its interview or offer only while nothing better is known of it.
 INTERVIEW_FAILED: Final = """
-UPDATE interviews SET status = 'failed', updated_at = now() WHERE id = %s AND status = 'requested'
+UPDATE interviews SET status = 'failed', updated_at = now()
+WHERE id = %(entity_id)s AND status = 'requested'
+  AND EXISTS (SELECT 1 FROM sync_queue q
+              WHERE q.id = %(row)s AND q.lease_owner = %(owner)s AND q.status = %(recorded)s)
 """
 OFFER_FAILED: Final = """
-UPDATE offers SET status = 'failed', updated_at = now() WHERE id = %s AND status = 'sending'
+UPDATE offers SET status = 'failed', updated_at = now()
+WHERE id = %(entity_id)s AND status = 'sending'
+  AND EXISTS (SELECT 1 FROM sync_queue q
+              WHERE q.id = %(row)s AND q.lease_owner = %(owner)s AND q.status = %(recorded)s)
+"""
+
+#: The stage a delivered command proposes, from the stages it may move forward from (the rules'
+#: table decides which), with its history row; the candidate was locked first.
+STAGE_FORWARD: Final = """
+WITH old AS (SELECT id, stage FROM candidates WHERE id = %(candidate_id)s),
+moved AS (
+    UPDATE candidates c SET stage = %(stage)s, updated_at = now()
+    FROM old
+    WHERE c.id = old.id AND old.stage = ANY(%(from_stages)s)
+      AND EXISTS (SELECT 1 FROM sync_queue q
+                  WHERE q.id = %(row)s AND q.lease_owner = %(owner)s AND q.status = %(recorded)s)
+    RETURNING c.id, old.stage AS from_stage
+)
+INSERT INTO candidate_stage_history (candidate_id, from_stage, to_stage, reason, source_event_id)
+SELECT id, from_stage, %(stage)s, %(reason)s, %(command_id)s FROM moved
 """
 
 #: A command refused at intake still leaves its interview or offer, ``failed``, when the
@@ -219,8 +251,6 @@ INSERT INTO offers (id, candidate_id, status) VALUES (%(entity_id)s, %(candidate
 ON CONFLICT (id) DO UPDATE SET status = 'failed', updated_at = now()
 WHERE offers.status = 'sending' AND offers.candidate_id = EXCLUDED.candidate_id
 """
-
-CANDIDATE_EXISTS: Final = "SELECT 1 FROM candidates WHERE id = %s"
 
 INSERT_PARKED: Final = """
 INSERT INTO parked_messages (queue, message_id, body, reason, attempts)

@@ -1,9 +1,10 @@
 """How much work one replay run may do: its timer's interval, read from ``SYNC_REPLAY_SCHEDULE``.
 
 A run that outlasts its interval would either overlap the next (the host skips the next tick
-instead, and the queue's latency jumps) or hold leases longer than needed; so a run stops
-claiming new rows once it has used its interval (DESIGN.md: "a run never overlaps the next and
-never does more than its interval's worth of work").
+instead, and the queue waits a whole interval) or hold leases longer than needed; so a run stops
+claiming new rows once it has used most of its interval (:data:`BUDGET_SHARE`), leaving the rest
+for the calls it started last (DESIGN.md: "a run never overlaps the next and never does more
+than its interval's worth of work").
 
 The schedule is a 6-field NCRONTAB (``second minute hour day month weekday``) or a TimeSpan
 (``hh:mm:ss``). The interval of an NCRONTAB is the shortest gap between two consecutive fires in
@@ -19,6 +20,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 MAX_BUDGET_SECONDS: Final = 30.0
+#: The share of its interval a run spends claiming work: the calls it started last must end
+#: before the next tick, or the host skips that tick and the queue waits a whole interval.
+BUDGET_SHARE: Final = 0.8
 _SCAN: Final = 3600
 _TIMESPAN: Final = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})$")
 _NAMES: Final = {
@@ -90,3 +94,8 @@ def interval_seconds(schedule: str, *, start: datetime | None = None) -> float:
                     break
             previous = candidate
     return shortest
+
+
+def budget_seconds(schedule: str, *, start: datetime | None = None) -> float:
+    """How long one run of ``schedule`` may claim work: :data:`BUDGET_SHARE` of its interval."""
+    return BUDGET_SHARE * interval_seconds(schedule, start=start)
