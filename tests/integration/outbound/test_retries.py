@@ -51,6 +51,19 @@ async def test_the_retry_schedule_is_exact_and_the_sixth_failure_fails_the_row(m
     assert (await outbound.by_key("POST /v1/interview-requests"))[cmd["command_id"]]["by_status"] == {
         "500": 6
     }
+    calls = outbound.rows("SELECT operation, entity_id, outcome, http_status FROM portal_activity_log")
+    assert (
+        calls
+        == [
+            {
+                "operation": "interview.request",
+                "entity_id": row["entity_id"],
+                "outcome": "unavailable",
+                "http_status": 500,
+            }
+        ]
+        * 6
+    )
     assert alerts(caplog, "sync_failed") == [
         f"ALERT sync_failed [{cmd['command_id']}]: command {cmd['command_id']} (interview.request) failed: "
         + row["last_error"]
