@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 LOCAL := .local
 
-.PHONY: run test unit lint doctor typecheck migrate services-run services-test demo bench clean help iac
+.PHONY: run test unit lint doctor typecheck migrate services-run services-test demo bench fuzz clean help iac
 
 help:
 	@echo "make run    - install what is missing, start services, simulator and devhost (127.0.0.1:7071)"
@@ -18,6 +18,7 @@ help:
 	@echo "make doctor - azure-functions-doctor on the project; fails on any finding not explained"
 	@echo "make demo   - play hiring journeys against the running app, interviews and offers too (after make run)"
 	@echo "make bench  - benchmarks (see README)"
+	@echo "make fuzz   - the long property run: mutated deliveries never lost (about 20 minutes)"
 	@echo "make iac    - parse every Bicep file under infra/ and run checkov on it (own venv)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -84,6 +85,11 @@ demo: $(VENV)/.installed
 	$(PY) -m portal_simulator scenario --candidates 5
 	@if [ -f $(LOCAL)/run.env ]; then source $(LOCAL)/run.env; fi; $(PY) -m scripts.demo_ats
 	@if [ -f $(LOCAL)/run.env ]; then source $(LOCAL)/run.env; fi; $(PY) -m scripts.demo_report
+
+# The long run of the property test (README, "Tests"): about 600 rounds of mutated deliveries.
+fuzz: services-test
+	source $(LOCAL)/test.env && HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q -p no:cacheprovider \
+		tests/integration/test_acknowledged_never_lost.py --hypothesis-show-statistics
 
 bench: services-test
 	source $(LOCAL)/test.env && $(PY) bench/ingest.py
