@@ -29,8 +29,8 @@ from typing import Any
 
 import psycopg
 
-from devhost.local_settings import load_local_settings
 from shared.errors import IntegrationError
+from shared.local_settings import load_local_settings
 from shared.messaging import ATS_OUTBOUND, OutboundMessage, create_message_sender
 
 ROOT = Path(__file__).resolve().parent.parent

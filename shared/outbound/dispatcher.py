@@ -66,10 +66,11 @@ from shared.outbound import store
 from shared.outbound.commands import Command, CommandType, Invalid, Unusable, read_command
 from shared.outbound.retry import MAX_ATTEMPTS, RandomSource, defer_delay, retry_delay
 from shared.outcomes import Failed, Ignored, Outcome, Processed, RetryLater
+from shared.parked import PARK, park_parameters
 from shared.portal_activity import INSERT_CALLS, CallRecord, calls_parameters, collect_calls
 from shared.portal_client import Created, PortalClient
 from shared.queued import QueuedMessage
-from shared.redelivery import ATTEMPT, reschedule
+from shared.redelivery import ATTEMPT, MAX_DELAY, reschedule
 from shared.rules import Stage, proposed_stage_change, stage_set_by_ats
 
 log = logging.getLogger(__name__)
@@ -362,7 +363,7 @@ class SyncDispatcher:
         """
         command = read_command(message.body)
         if isinstance(command, Unusable):
-            return await self._park(message, command)
+            return await self._park(message, command.reason)
         try:
             claim, outcome = await self._intake(command)
         except _Duplicate:
@@ -460,30 +461,46 @@ class SyncDispatcher:
             )
         return claim, Processed()
 
-    async def _park(self, message: QueuedMessage, command: Unusable) -> Outcome:
-        body = command.document if command.document is not None else {"unparsed": _text_of(message.body)}
+    async def _park(self, message: QueuedMessage, reason: str) -> Outcome:
+        """Park a message that cannot be a ``sync_queue`` row, or that waited 24 h for the
+        database: the alert first, then the row (the body as sent, or its bytes in base64 when
+        PostgreSQL refuses it). If the row cannot be written (the database is down), the
+        message is sent back for later, never dropped."""
+        metrics.increment("sync_commands", outcome="parked")
+        await self._alerter.raise_alert(
+            "command_parked", message.message_id or ATS_OUTBOUND, f"ats-outbound message parked: {reason}"
+        )
+        attempts = int(message.property_str(ATTEMPT) or message.delivery_count or 1)
         try:
             async with transaction(self._db) as conn:
-                cursor = await conn.execute(
-                    store.INSERT_PARKED,
-                    (ATS_OUTBOUND, message.message_id, Jsonb(body), command.reason, message.delivery_count),
-                )
-                parked = await cursor.fetchone()
-        except psycopg.DataError:
-            async with transaction(self._db) as conn:
-                cursor = await conn.execute(
-                    store.INSERT_PARKED,
-                    (ATS_OUTBOUND, message.message_id, Jsonb({"unstorable": True}), command.reason, 1),
-                )
-                parked = await cursor.fetchone()
-        if parked is not None:
-            metrics.increment("sync_commands", outcome="parked")
-            await self._alerter.raise_alert(
-                "command_parked",
-                message.message_id or ATS_OUTBOUND,
-                f"ats-outbound message parked: {command.reason}",
+                for as_base64 in (False, True):
+                    try:
+                        async with conn.transaction():
+                            params = park_parameters(
+                                ATS_OUTBOUND, message, reason, attempts, as_base64=as_base64
+                            )
+                            await conn.execute(PARK, params)
+                        break
+                    except _TRANSIENT_SQL:
+                        raise
+                    except (psycopg.Error, UnicodeDecodeError):
+                        if as_base64:
+                            raise
+        except DependencyUnavailable:
+            log.error(
+                "could not park ats-outbound message %s (database unavailable); re-sending it",
+                message.message_id,
             )
-        return Failed(f"parked: {command.reason}")
+            await reschedule(
+                self._sender,
+                ATS_OUTBOUND,
+                [message],
+                now=self._clock(),
+                not_before=MAX_DELAY.total_seconds(),
+                park_after=None,
+            )
+            return RetryLater(f"parking deferred: {reason}")
+        return Failed(f"parked: {reason}")
 
     async def _retry_message(self, message: QueuedMessage, reason: str) -> Outcome:
         """The database is down: re-send the message for later (DESIGN.md), park after 24 h."""
@@ -491,22 +508,7 @@ class SyncDispatcher:
         to_park = await reschedule(self._sender, ATS_OUTBOUND, [message], now=self._clock())
         if not to_park:
             return RetryLater(reason)
-        attempts = int(message.property_str(ATTEMPT) or 1)
-        async with transaction(self._db) as conn:
-            await conn.execute(
-                store.INSERT_PARKED,
-                (
-                    ATS_OUTBOUND,
-                    message.message_id,
-                    Jsonb({"unparsed": _text_of(message.body)}),
-                    reason,
-                    attempts,
-                ),
-            )
-        await self._alerter.raise_alert(
-            "command_parked", message.message_id, f"ats-outbound message parked after 24 h: {reason}"
-        )
-        return Failed(f"parked: {reason}")
+        return await self._park(message, f"the database was unavailable for 24 hours ({reason})")
 
     # --- timer part ---------------------------------------------------------------------------
 
@@ -789,11 +791,6 @@ def _invalid_from(command: Command, reason: str) -> Invalid:
         reason=reason,
         document=command.document,
     )
-
-
-def _text_of(body: bytes) -> str:
-    """A message body as storable text (jsonb refuses NUL and lone surrogates)."""
-    return body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
 
 
 _TALLY: Final[Mapping[type, str]] = {

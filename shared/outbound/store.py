@@ -251,10 +251,3 @@ INSERT INTO offers (id, candidate_id, status) VALUES (%(entity_id)s, %(candidate
 ON CONFLICT (id) DO UPDATE SET status = 'failed', updated_at = now()
 WHERE offers.status = 'sending' AND offers.candidate_id = EXCLUDED.candidate_id
 """
-
-INSERT_PARKED: Final = """
-INSERT INTO parked_messages (queue, message_id, body, reason, attempts)
-VALUES (%s, %s, %s, %s, %s)
-ON CONFLICT (queue, message_id) DO NOTHING
-RETURNING id
-"""
