@@ -16,8 +16,8 @@ concurrency, in the same run:
    line until every command's ``sync_queue`` row is ``completed``. Baseline: the same number of
    POSTs from ``maxConcurrentCalls`` concurrent workers.
 2. **Draining after an outage**: ``--drain-rows`` ``sync_queue`` rows (one failed attempt each,
-   due now, as an outage leaves them) are replayed by the timer (every second, one wave of 16
-   calls after another within each run's budget). The clock runs from "Host started" until every
+   due now, as an outage leaves them) are replayed by the timer (every second, 16 calls in
+   flight within each run's budget). The clock runs from "Host started" until every
    row is ``completed``. Baseline: the same number of POSTs from 16 concurrent workers.
 
 PostgreSQL and Redis come from ``TEST_POSTGRES_URL``/``TEST_REDIS_URL`` or the usual ports; the
@@ -320,7 +320,7 @@ def report(kind: str, figures: list[Figure], aim: float | None) -> list[str]:
         label, base = "sync_dispatcher (queue part)", f"bare httpx POSTs x{MAX_CONCURRENT_CALLS}"
     else:
         title = (f"2. draining {f.count:,} due sync_queue rows after an outage with the replay timer "
-                 f"(every second, waves of {REPLAY_CONCURRENCY})")  # fmt: skip
+                 f"(every second, {REPLAY_CONCURRENCY} calls in flight)")  # fmt: skip
         label, base = "sync_dispatcher (replay timer)", f"bare httpx POSTs x{REPLAY_CONCURRENCY}"
     lines = [
         title,
@@ -332,7 +332,9 @@ def report(kind: str, figures: list[Figure], aim: float | None) -> list[str]:
         "",
         f"   rows: {', '.join(f'{n} {s}' for s, n in sorted(f.outcomes.items()))}; "
         f"extra attempts {f.retries}; {f.invocations} invocations",
-        f"   CPU while the dispatcher ran: {f.cpu.describe()}",
+        f"   CPU while the dispatcher ran (cores): devhost {f.cpu.server:.2f}, "
+        f"simulator {f.simulator_cpu:.2f}, whole machine {f.cpu.machine:.2f} of {os.cpu_count()}; "
+        f"devhost's CPU per command {f.cpu.server / f.rate * 1000:.1f} ms",
     ]  # fmt: skip
     if len(figures) > 1:
         lines.append(f"   {len(figures)} runs, ratios {', '.join(f'{r:.2f}x' for r in ratios)} "
