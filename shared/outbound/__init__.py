@@ -2,7 +2,10 @@
 
 * :mod:`~shared.outbound.commands`: what a command is, and what makes one that can never be
   valid (read, never trusted);
+* :mod:`~shared.outbound.intake`: the one transaction that records a command;
+* :mod:`~shared.outbound.attempts`: what an attempt's answer means and what the row becomes;
 * :mod:`~shared.outbound.retry`: the retry schedule, as data;
+* :mod:`~shared.outbound.timer_budget`: how much work one replay run may do;
 * :mod:`~shared.outbound.store`: the SQL of ``sync_queue`` and of the rows a command touches;
 * :mod:`~shared.outbound.dispatcher`: the queue part (intake and first attempt) and the timer
   part (replaying due rows) of ``sync_dispatcher``;

@@ -2,7 +2,8 @@
 
 **Queue part** (:meth:`SyncDispatcher.handle`, one ``ats-outbound`` message at a time). The
 command is read (:mod:`shared.outbound.commands`). One without a usable ``command_id`` is parked
-with an alert. Then one transaction, under the candidate's row lock: a command seen before
+with an alert. Then one transaction (:mod:`shared.outbound.intake`), under the candidate's row
+lock: a command seen before
 (UNIQUE ``command_id``) changes nothing; one that can never be valid (unknown candidate, bad
 fields, an interview or offer of another candidate) becomes a ``failed`` row with its reason,
 its interview or offer ``failed`` when the candidate exists; otherwise the interview or offer
@@ -20,7 +21,8 @@ that keep that many calls in flight, until nothing is due or the run's budget (m
 timer interval) is spent.
 
 **An attempt** calls the portal with ``Idempotency-Key`` = the command id and decides, as a
-value, what the answer means (:data:`AttemptResult`), then records it in one transaction that
+value, what the answer means and what the row becomes (:mod:`shared.outbound.attempts`), then
+records it in one transaction that
 applies only while this worker still holds the lease: success completes the row and moves its
 interview or offer forward only (``requested`` → ``pending``, ``sending`` → ``sent``, the stage
 to ``offer`` when that is forward and the stage not final); a transient failure waits as
@@ -38,7 +40,7 @@ import random
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -46,32 +48,39 @@ from typing import Any, Final
 from uuid import UUID
 
 import psycopg
-from psycopg import AsyncConnection
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from shared import metrics
 from shared.alerts import AlertSink
 from shared.db import transaction
-from shared.errors import (
-    CircuitOpen,
-    DependencyUnavailable,
-    PermanentError,
-    PortalCredentialRejected,
-    TransientError,
-)
+from shared.errors import DependencyUnavailable, PermanentError, TransientError
 from shared.messaging import ATS_OUTBOUND, MessageSender
 from shared.outbound import store
-from shared.outbound.commands import Command, CommandType, Invalid, Unusable, read_command
-from shared.outbound.retry import MAX_ATTEMPTS, RandomSource, defer_delay, retry_delay
-from shared.outcomes import Failed, Ignored, Outcome, Processed, RetryLater
+from shared.outbound.attempts import (
+    CALLS,
+    AttemptResult,
+    Claim,
+    Complete,
+    Delivered,
+    Fail,
+    Release,
+    RetryAt,
+    Transition,
+    Unavailable,
+    classify,
+    decide,
+)
+from shared.outbound.commands import Command, CommandType, Unusable, read_command
+from shared.outbound.intake import Duplicate, intake
+from shared.outbound.retry import MAX_ATTEMPTS, RandomSource
+from shared.outcomes import Failed, Ignored, Outcome, RetryLater
 from shared.parked import PARK, park_parameters
 from shared.portal_activity import INSERT_CALLS, CallRecord, calls_parameters, collect_calls
-from shared.portal_client import Created, PortalClient
+from shared.portal_client import PortalClient
 from shared.queued import QueuedMessage
 from shared.redelivery import ATTEMPT, MAX_DELAY, reschedule
-from shared.rules import Stage, proposed_stage_change, stage_set_by_ats
+from shared.rules import Stage, proposed_stage_change
 
 log = logging.getLogger(__name__)
 
@@ -87,169 +96,10 @@ _TRANSIENT_SQL = (
 )
 
 
-class _Duplicate(Exception):
-    """Raised inside the intake transaction (rolling it back) when the command is already there."""
-
-
-# --- what an attempt came to ----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Delivered:
-    """The portal took the command (2xx); ``portal_id`` is the id it gave, when it gave one."""
-
-    http_status: int
-    portal_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Unavailable:
-    """A transient failure (408, 429, 5xx, timeout, broken connection): an attempt used."""
-
-    reason: str
-    http_status: int | None
-    retry_after: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """A permanent answer (400, 404, 409, 422): the command can never succeed as sent."""
-
-    reason: str
-    http_status: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Deferred:
-    """No call was made (breaker open) or our key was refused: waits, no attempt used."""
-
-    reason: str
-    not_before: float | None
-
-
-AttemptResult = Delivered | Unavailable | Refused | Deferred
-
-
-def classify(error: Exception) -> AttemptResult:
-    """The attempt result of an error from the portal client (pure)."""
-    if isinstance(error, CircuitOpen | PortalCredentialRejected):
-        return Deferred(str(error), error.retry_after)
-    if isinstance(error, TransientError):
-        return Unavailable(str(error), getattr(error, "status_code", None), error.retry_after)
-    if isinstance(error, PermanentError):
-        return Refused(str(error), getattr(error, "status_code", None))
-    raise error
-
-
-# --- what the row becomes -------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Complete:
-    http_status: int
-    portal_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class RetryAt:
-    retry_count: int
-    next_retry: datetime
-    error: str
-    http_status: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Release:
-    next_retry: datetime
-    error: str
-
-
-@dataclass(frozen=True, slots=True)
-class Fail:
-    retry_count: int
-    error: str
-    http_status: int | None
-    attempted: bool
-
-
-Transition = Complete | RetryAt | Release | Fail
-
-
-def decide(retry_count: int, result: AttemptResult, *, now: datetime, random: RandomSource) -> Transition:
-    """What a row whose ``retry_count`` failed attempts came before becomes after ``result``."""
-    if isinstance(result, Delivered):
-        return Complete(result.http_status, result.portal_id)
-    if isinstance(result, Deferred):
-        return Release(now + timedelta(seconds=defer_delay(result.not_before)), result.reason)
-    failed = retry_count + 1
-    if isinstance(result, Refused):
-        return Fail(failed, result.reason, result.http_status, attempted=True)
-    delay = retry_delay(failed, retry_after=result.retry_after, random=random)
-    if delay is None:
-        return Fail(
-            failed, f"attempt {failed} failed, no attempt left: {result.reason}", result.http_status, True
-        )
-    return RetryAt(failed, now + timedelta(seconds=delay), result.reason, result.http_status)
-
-
-# --- the rows a worker holds ----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """A ``sync_queue`` row this worker holds the lease of, with what it needs to call."""
-
-    id: int
-    command_id: UUID
-    operation: CommandType
-    entity_id: str
-    candidate_id: UUID
-    payload: Mapping[str, Any]
-    retry_count: int
-    owner: UUID
-
-    @property
-    def body(self) -> Mapping[str, Any]:
-        body: Mapping[str, Any] = self.payload["request"]
-        return body
-
-    @property
-    def portal_candidate_id(self) -> str:
-        return str(self.payload["portal_candidate_id"])
-
-
-PortalCall = Callable[[PortalClient, Claim], Awaitable[Created]]
-
-#: The portal call of each command type, and the prefix of the id its 201 gives.
-CALLS: Final[Mapping[CommandType, tuple[PortalCall, str | None]]] = {
-    CommandType.INTERVIEW_REQUEST: (
-        lambda portal, c: portal.create_interview_request(
-            c.body, idempotency_key=str(c.command_id), entity_id=c.entity_id
-        ),
-        "ireq_",
-    ),
-    CommandType.OFFER_SEND: (
-        lambda portal, c: portal.create_offer(
-            c.body, idempotency_key=str(c.command_id), entity_id=c.entity_id
-        ),
-        "off_",
-    ),
-    CommandType.CANDIDATE_STATUS: (
-        lambda portal, c: portal.update_status(
-            c.portal_candidate_id, c.body, idempotency_key=str(c.command_id)
-        ),
-        None,
-    ),
-}
-
 #: Statements that fail a command's interview or offer, unless something better is known.
 _ENTITY_FAILED: Final[Mapping[CommandType, str]] = {
     CommandType.INTERVIEW_REQUEST: store.INTERVIEW_FAILED,
     CommandType.OFFER_SEND: store.OFFER_FAILED,
-}
-_ENTITY_FAILED_AT_INTAKE: Final[Mapping[str, str]] = {
-    CommandType.INTERVIEW_REQUEST.value: store.FAILED_INTERVIEW_AT_INTAKE,
-    CommandType.OFFER_SEND.value: store.FAILED_OFFER_AT_INTAKE,
 }
 #: Statements that move a command's interview or offer forward on success.
 _ENTITY_DELIVERED: Final[Mapping[CommandType, str]] = {
@@ -365,8 +215,8 @@ class SyncDispatcher:
         if isinstance(command, Unusable):
             return await self._park(message, command.reason)
         try:
-            claim, outcome = await self._intake(command)
-        except _Duplicate:
+            claim, outcome = await intake(self._db, command, now=self._clock(), lease=self._lease)
+        except Duplicate:
             claim, outcome = None, Ignored("duplicate command: already recorded")
         except (DependencyUnavailable, *_TRANSIENT_SQL) as exc:
             return await self._retry_message(message, f"intake deferred: {type(exc).__name__}")
@@ -377,89 +227,6 @@ class SyncDispatcher:
         if claim is not None:
             await self._attempt(claim)
         return outcome
-
-    async def _intake(self, command: Command | Invalid) -> tuple[Claim | None, Outcome]:
-        """One transaction, pipelined: one round trip for the reads, one for the writes."""
-        now = self._clock()
-        async with transaction(self._db) as conn, conn.pipeline():
-            # A command seen before is found by its row's UNIQUE command_id when it is inserted
-            # last: _Duplicate then rolls back whatever this transaction changed before.
-            reads = await _read_for_intake(conn, command)
-            if isinstance(command, Invalid):
-                return None, await _record_invalid(conn, command, reads.candidate is not None, now)
-            if reads.candidate is None:
-                invalid = _invalid_from(command, "candidate_id: unknown candidate")
-                return None, await _record_invalid(conn, invalid, False, now)
-            sql = _ENTITY_INTAKE.get(command.type)
-            if sql is not None and reads.entity is not None and reads.entity[0] != command.candidate_id:
-                # The portal would take it, and its answer would then apply to the wrong candidate.
-                refused = _invalid_from(command, f"data.{sql.field}: belongs to another candidate")
-                return None, await _record_invalid(conn, refused, True, now)
-            stale = [
-                r["id"]
-                for r in reads.open_rows
-                if command.type is CommandType.CANDIDATE_STATUS
-                and r["operation_type"] == CommandType.CANDIDATE_STATUS.value
-                and r["status"] == "pending"
-            ]
-            waits = len(reads.open_rows) > len(stale)
-            owner = uuid.uuid4()
-            portal_id = reads.candidate["portal_candidate_id"]
-            payload = {
-                "command": command.document,
-                "portal_candidate_id": portal_id,
-                "request": command.portal_body(portal_id),
-            }
-            if sql is not None:
-                details = {k: v for k, v in command.fields.items() if k != sql.field}
-                await conn.execute(
-                    sql.insert if reads.entity is None else sql.update,
-                    {
-                        "id": command.entity_id,
-                        "candidate_id": command.candidate_id,
-                        "timezone": command.fields.get("timezone"),
-                        "details": Jsonb({"ats": details}),
-                    },
-                )
-            row = await conn.execute(
-                store.INSERT_ROW,
-                {
-                    "command_id": command.command_id,
-                    "operation_type": command.type.value,
-                    "entity_id": command.entity_key,
-                    "candidate_id": command.candidate_id,
-                    "payload": Jsonb(payload),
-                    "status": "pending" if waits else "processing",
-                    "next_retry": now if waits else None,
-                    "lease_until": None if waits else now + self._lease,
-                    "lease_owner": None if waits else owner,
-                    "last_error": None,
-                    "now": now,
-                },
-            )
-            if stale:
-                await conn.execute(
-                    store.SUPERSEDE_FOR_CANDIDATE,
-                    {"command_id": command.command_id, "ids": stale, "now": now},
-                )
-            if command.stage is not None:
-                await _set_stage(conn, command, Stage(reads.candidate["stage"]), command.stage)
-            inserted = await row.fetchone()
-            if inserted is None:  # a concurrent delivery of the same command won
-                raise _Duplicate
-        claim = None
-        if not waits:
-            claim = Claim(
-                id=inserted[0],
-                command_id=command.command_id,
-                operation=command.type,
-                entity_id=command.entity_key,
-                candidate_id=command.candidate_id,
-                payload=payload,
-                retry_count=0,
-                owner=owner,
-            )
-        return claim, Processed()
 
     async def _park(self, message: QueuedMessage, reason: str) -> Outcome:
         """Park a message that cannot be a ``sync_queue`` row, or that waited 24 h for the
@@ -688,109 +455,6 @@ class SyncDispatcher:
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _EntityIntake:
-    """The statements that prepare a command's interview or offer at intake."""
-
-    lock: str
-    insert: str
-    update: str
-    field: str
-
-
-_ENTITY_INTAKE: Final[Mapping[CommandType, _EntityIntake]] = {
-    CommandType.INTERVIEW_REQUEST: _EntityIntake(
-        store.LOCK_INTERVIEW, store.INSERT_INTERVIEW, store.UPDATE_INTERVIEW_AT_INTAKE, "request_id"
-    ),
-    CommandType.OFFER_SEND: _EntityIntake(
-        store.LOCK_OFFER, store.INSERT_OFFER, store.UPDATE_OFFER_AT_INTAKE, "offer_id"
-    ),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class _IntakeReads:
-    """What intake decides on, read (and locked) in one pipelined round trip."""
-
-    candidate: dict[str, Any] | None
-    open_rows: list[dict[str, Any]]
-    entity: tuple[Any, ...] | None
-
-
-async def _read_for_intake(conn: AsyncConnection[Any], command: Command | Invalid) -> _IntakeReads:
-    """The candidate, its unfinished rows and the interview or offer, locked in the one order
-    (candidate, rows, entity); sent together."""
-    candidate = open_rows = entity = None
-    if command.candidate_id is not None:
-        candidate = conn.cursor(row_factory=dict_row)
-        await candidate.execute(store.LOCK_CANDIDATE, (command.candidate_id,))
-    if isinstance(command, Command):
-        open_rows = conn.cursor(row_factory=dict_row)
-        await open_rows.execute(store.LOCK_OPEN_ROWS, (command.candidate_id,))
-        sql = _ENTITY_INTAKE.get(command.type)
-        if sql is not None:
-            entity = await conn.execute(sql.lock, (command.entity_id,))
-    return _IntakeReads(
-        candidate=await candidate.fetchone() if candidate is not None else None,
-        open_rows=await open_rows.fetchall() if open_rows is not None else [],
-        entity=await entity.fetchone() if entity is not None else None,
-    )
-
-
-async def _record_invalid(
-    conn: AsyncConnection[Any], command: Invalid, candidate_exists: bool, now: datetime
-) -> Outcome:
-    """A command that can never be valid: a ``failed`` row with its reason, and its interview
-    or offer ``failed`` when the candidate exists."""
-    row = await conn.execute(
-        store.INSERT_ROW,
-        {
-            "command_id": command.command_id,
-            "operation_type": command.operation_type,
-            "entity_id": command.entity_key,
-            "candidate_id": command.candidate_id if candidate_exists else None,
-            "payload": Jsonb({"command": command.document}),
-            "status": "failed",
-            "next_retry": None,
-            "lease_until": None,
-            "lease_owner": None,
-            "last_error": command.reason,
-            "now": now,
-        },
-    )
-    statement = _ENTITY_FAILED_AT_INTAKE.get(command.operation_type)
-    if candidate_exists and statement is not None and command.entity_id is not None:
-        await conn.execute(statement, {"entity_id": command.entity_id, "candidate_id": command.candidate_id})
-    if await row.fetchone() is None:
-        raise _Duplicate  # rolls the transaction back, the entity change with it
-    log.warning("command %s refused: %s", command.command_id, command.reason)
-    return Failed(command.reason)
-
-
-async def _set_stage(conn: AsyncConnection[Any], command: Command, current: Stage, commanded: Stage) -> None:
-    """``candidate.status`` sets the stage unconditionally (the ATS is the authority)."""
-    target = stage_set_by_ats(current, commanded)
-    if target is None:
-        return
-    await conn.execute(store.SET_STAGE, (target.value, command.candidate_id))
-    await conn.execute(
-        store.INSERT_HISTORY,
-        (command.candidate_id, current.value, target.value, command.type.value, str(command.command_id)),
-    )
-
-
-def _invalid_from(command: Command, reason: str) -> Invalid:
-    return Invalid(
-        command_id=command.command_id,
-        operation_type=command.type.value,
-        candidate_id=command.candidate_id,
-        entity_id=command.entity_id,
-        entity_key=command.entity_key,
-        reason=reason,
-        document=command.document,
-    )
 
 
 _TALLY: Final[Mapping[type, str]] = {

@@ -14,8 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.errors import CircuitOpen, PortalCredentialRejected, PortalRejected, PortalUnavailable
-from shared.outbound.commands import Command, CommandType, Invalid, Unusable, read_command
-from shared.outbound.dispatcher import (
+from shared.outbound.attempts import (
     Complete,
     Deferred,
     Delivered,
@@ -27,6 +26,7 @@ from shared.outbound.dispatcher import (
     classify,
     decide,
 )
+from shared.outbound.commands import Command, CommandType, Invalid, Unusable, read_command
 from shared.outbound.retry import BACKOFF_SECONDS, MAX_ATTEMPTS, defer_delay, retry_delay
 from shared.outbound.timer_budget import MAX_BUDGET_SECONDS, interval_seconds
 from tests.support import ats
