@@ -181,3 +181,31 @@ async def test_retry_after_is_capped_at_five_minutes(portal, make_client):
         await client.create_offer({}, idempotency_key=str(uuid.uuid4()), entity_id="o")
     assert caught.value.status_code == 429
     assert caught.value.retry_after == 300
+
+
+async def test_an_event_whose_profile_fetch_is_refused_for_our_key_waits_instead_of_failing(
+    portal_environ, portal, webhook_secret, database_url, caplog
+):
+    from shared.runtime import Runtime
+    from tests.support.pipeline import Pipeline
+
+    caplog.set_level(logging.ERROR, logger="shared.alerts")
+    pipeline = Pipeline(
+        await Runtime.from_environ({**portal_environ, "PORTAL_API_KEY": "revoked"}),
+        webhook_secret,
+        database_url,
+    )
+    try:
+        cand = await portal.admin.seed_candidate(ev.candidate())
+        event = ev.screening_event(cand["id"], 80)
+        assert (await pipeline.post(event)).status == 202
+        [report] = await pipeline.drain()
+        assert (report.rescheduled, report.failed) == (1, 0)
+        assert pipeline.rows("SELECT 1 FROM webhook_events") == []
+        [queued] = await pipeline.queued()
+        assert queued["message_id"] == f"{event['id']}:r1"
+        assert any(
+            r.getMessage().startswith("ALERT portal_credentials_rejected [portal]") for r in caplog.records
+        )
+    finally:
+        await pipeline.close()
