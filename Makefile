@@ -93,6 +93,7 @@ fuzz: services-test
 
 bench: services-test
 	source $(LOCAL)/test.env && $(PY) bench/ingest.py
+	source $(LOCAL)/test.env && $(PY) bench/documents.py
 	source $(LOCAL)/test.env && $(PY) bench/outbound.py
 
 clean:

@@ -262,7 +262,9 @@ class EventProcessor:
                     results[item.event_id] = Duplicate()
                 elif item.settled is not None:
                     results[item.event_id] = item.settled
-            to_decide = _in_event_order([item for item in items if item.event_id not in results])
+            # Processing order is message order (DESIGN.md: "an offer's first answer in processing
+            # order is final"), as if the messages were handled one by one.
+            to_decide = [item for item in items if item.event_id not in results]
             state = await self._lock(conn, to_decide, fetched, known)
             writes: list[Write] = []
             for item in to_decide:
@@ -285,10 +287,7 @@ class EventProcessor:
         results: dict[str, Result] = {}
         async with transaction(self._db) as conn:
             state = BatchState({})
-            ordered = [item for item in items if item.event is None] + _in_event_order(
-                [item for item in items if item.event is not None]
-            )
-            for item in ordered:
+            for item in items:
                 snapshot = _snapshot(state, item)
                 try:
                     async with conn.transaction():
@@ -461,10 +460,6 @@ def _first_of_each(decoded: Iterable[Decoded]) -> list[Decoded]:
     for item in decoded:
         seen.setdefault(item.event_id, item)
     return list(seen.values())
-
-
-def _in_event_order(items: list[Decoded]) -> list[Decoded]:
-    return sorted(items, key=lambda item: (item.event.created_at, item.event_id))  # type: ignore[union-attr]
 
 
 def _status_of(item: Decoded) -> str:
