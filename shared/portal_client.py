@@ -17,7 +17,8 @@ that hold for all of them (DESIGN.md, "The rules every flow keeps"):
   are transient (:class:`~shared.errors.PortalUnavailable`, carrying ``Retry-After`` when the
   portal sent one, capped at 300 s). Redirects are never followed;
 * **the record**: one ``portal_activity_log`` row per call (:mod:`shared.portal_activity`):
-  operation, entity id, outcome, HTTP status, duration, and an error made of the status and the
+  operation (the method and the contract's path, ``POST /v1/offers``, as the document downloads
+  write it), entity id, outcome, HTTP status, duration, and an error made of the status and the
   names of the fields the portal complained about, never its wording.
 
 A new kind of call is one more public method over :meth:`_request`; one that needs another
@@ -106,11 +107,15 @@ class Call:
 
     method: str
     path: str
-    operation: str  # portal_activity_log.operation
+    template: str  # the path with its ids as placeholders, as the contract writes it
     entity_id: str | None  # portal_activity_log.entity_id: an id, never personal data
-    template: str  # the path without ids, for messages
     json: Any = None
     idempotency_key: str | None = None
+
+    @property
+    def operation(self) -> str:
+        """``portal_activity_log.operation``: ``POST /v1/offers``, ``GET /v1/candidates/{cand_id}``."""
+        return f"{self.method} {self.template}"
 
 
 class PortalClient:
@@ -245,7 +250,7 @@ class PortalClient:
     async def _probe(self) -> bool:
         """The breaker's half-open probe: ``GET /v1/health`` answers 2xx. Recorded, never
         through the breaker (it is the breaker asking)."""
-        call = Call("GET", "/v1/health", "health.probe", None, "/v1/health")
+        call = Call("GET", "/v1/health", "/v1/health", None)
         started = self._timer()
         try:
             await self._authorised(call, lambda key: self._send(call, key))
@@ -264,9 +269,8 @@ class PortalClient:
             Call(
                 "GET",
                 f"/v1/candidates/{portal_candidate_id}",
-                "candidate.fetch",
+                "/v1/candidates/{cand_id}",
                 portal_candidate_id,
-                "/v1/candidates/{id}",
             )
         )
         try:
@@ -284,13 +288,11 @@ class PortalClient:
         self, body: Mapping[str, Any], *, idempotency_key: str, entity_id: str
     ) -> Created:
         """``POST /v1/interview-requests``: 201 ``{"id": "ireq_...", "status": "pending"}``."""
-        return await self._post(
-            "/v1/interview-requests", body, idempotency_key, "interview.request", entity_id
-        )
+        return await self._post("/v1/interview-requests", body, idempotency_key, entity_id)
 
     async def create_offer(self, body: Mapping[str, Any], *, idempotency_key: str, entity_id: str) -> Created:
         """``POST /v1/offers``: 201 ``{"id": "off_...", "status": "sent"}``."""
-        return await self._post("/v1/offers", body, idempotency_key, "offer.send", entity_id)
+        return await self._post("/v1/offers", body, idempotency_key, entity_id)
 
     async def update_status(
         self, portal_candidate_id: str, body: Mapping[str, Any], *, idempotency_key: str
@@ -300,9 +302,8 @@ class PortalClient:
             f"/v1/candidates/{portal_candidate_id}/status",
             body,
             idempotency_key,
-            "candidate.status",
             portal_candidate_id,
-            template="/v1/candidates/{id}/status",
+            template="/v1/candidates/{cand_id}/status",
         )
 
     async def _post(
@@ -310,7 +311,6 @@ class PortalClient:
         path: str,
         body: Mapping[str, Any],
         idempotency_key: str,
-        operation: str,
         entity_id: str,
         *,
         template: str | None = None,
@@ -319,9 +319,8 @@ class PortalClient:
             Call(
                 "POST",
                 path,
-                operation,
-                entity_id,
                 template or path,
+                entity_id,
                 json=dict(body),
                 idempotency_key=idempotency_key,
             )
@@ -345,5 +344,5 @@ class PortalClient:
     async def health(self) -> None:
         """``GET /v1/health``, never through the breaker nor the record: readiness reports what
         is, not what the breaker believes."""
-        call = Call("GET", "/v1/health", "health", None, "/v1/health")
+        call = Call("GET", "/v1/health", "/v1/health", None)
         await self._authorised(call, lambda key: self._send(call, key))

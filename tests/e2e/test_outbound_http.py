@@ -138,6 +138,6 @@ async def test_an_interview_request_and_an_offer_end_in_scheduled_and_hired(app)
         "SELECT operation, outcome FROM portal_activity_log WHERE direction = 'outbound' ORDER BY id"
     )
     assert outbound == [
-        {"operation": "interview.request", "outcome": "succeeded"},
-        {"operation": "offer.send", "outcome": "succeeded"},
+        {"operation": "POST /v1/interview-requests", "outcome": "succeeded"},
+        {"operation": "POST /v1/offers", "outcome": "succeeded"},
     ]

@@ -95,10 +95,10 @@ async def test_every_call_is_recorded_with_its_outcome_and_no_personal_data(
     assert [
         (r["direction"], r["operation"], r["entity_id"], r["outcome"], r["http_status"]) for r in rows
     ] == [
-        ("outbound", "candidate.fetch", cand["id"], "succeeded", 200),
-        ("outbound", "candidate.fetch", "cand_unknown", "rejected", 404),
-        ("outbound", "interview.request", request_id, "succeeded", 201),
-        ("outbound", "offer.send", "x", "unavailable", 503),
+        ("outbound", "GET /v1/candidates/{cand_id}", cand["id"], "succeeded", 200),
+        ("outbound", "GET /v1/candidates/{cand_id}", "cand_unknown", "rejected", 404),
+        ("outbound", "POST /v1/interview-requests", request_id, "succeeded", 201),
+        ("outbound", "POST /v1/offers", "x", "unavailable", 503),
     ]
     assert all(isinstance(r["duration_ms"], int) and r["duration_ms"] >= 0 for r in rows)
     text = repr(rows)

@@ -42,7 +42,7 @@ async def test_an_interview_request_reaches_the_portal_once_and_its_interview_is
     assert interview["timezone"] == "Europe/London"
     [call] = outbound.rows("SELECT operation, entity_id, outcome, http_status FROM portal_activity_log")
     assert call == {
-        "operation": "interview.request",
+        "operation": "POST /v1/interview-requests",
         "entity_id": cmd["data"]["request_id"],
         "outcome": "succeeded",
         "http_status": 201,

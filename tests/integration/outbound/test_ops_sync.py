@@ -155,7 +155,7 @@ async def test_show_gives_the_row_the_command_its_offer_and_its_portal_calls(out
     assert data["document"] == cmd
     assert data["entity"] == {"kind": "offer", "status": "failed", "portal_id": None}
     assert [(c["operation"], c["outcome"], c["http_status"]) for c in data["calls"]] == [
-        ("offer.send", "rejected", 422)
+        ("POST /v1/offers", "rejected", 422)
     ]
     text = await ops("sync", "show", cmd["command_id"])
     assert f"command {cmd['command_id']} (sync_queue)" in text.out

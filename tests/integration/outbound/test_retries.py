@@ -56,7 +56,7 @@ async def test_the_retry_schedule_is_exact_and_the_sixth_failure_fails_the_row(m
         calls
         == [
             {
-                "operation": "interview.request",
+                "operation": "POST /v1/interview-requests",
                 "entity_id": row["entity_id"],
                 "outcome": "unavailable",
                 "http_status": 500,
