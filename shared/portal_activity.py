@@ -41,6 +41,22 @@ class CallOutcome(StrEnum):
     REJECTED = "rejected"  # a permanent answer (PortalRejected)
     UNAVAILABLE = "unavailable"  # transient: 408, 429, 5xx, timeout, broken connection
     CREDENTIALS_REJECTED = "credentials_rejected"  # 401/403 even after a key refresh
+    REFUSED = "refused"  # the portal answered, and we refused the answer (a document's size or hash)
+
+
+def call_outcome(error: BaseException | None) -> CallOutcome:
+    """The outcome word of a call that ended with ``error`` (``None``: it succeeded)."""
+    from shared.errors import PortalCredentialRejected, PortalRejected, TransientError
+
+    if error is None:
+        return CallOutcome.SUCCEEDED
+    if isinstance(error, PortalCredentialRejected):
+        return CallOutcome.CREDENTIALS_REJECTED
+    if isinstance(error, TransientError):
+        return CallOutcome.UNAVAILABLE
+    if isinstance(error, PortalRejected):
+        return CallOutcome.REJECTED
+    return CallOutcome.REFUSED
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,7 +113,7 @@ async def test_each_kind_and_type_reaches_blob_storage_verified_and_described(do
     assert call == {
         "operation": "GET /v1/documents/{doc_id}/content",
         "entity_id": document["id"],
-        "outcome": "processed",
+        "outcome": "succeeded",
         "http_status": 200,
     }
     assert docs.alerts.raised == []
