@@ -38,7 +38,7 @@ from tests.support.pipeline import Pipeline
 pytestmark = pytest.mark.timeout(3600)
 
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "bounded")
-EXAMPLES = {"bounded": 30, "fuzz": 600}[PROFILE]
+EXAMPLES = {"bounded": 60, "fuzz": 1000}[PROFILE]
 
 #: Raw JSON text standing in for a value, one per poison class the receiver must refuse.
 POISON: dict[str, st.SearchStrategy[str]] = {
