@@ -15,22 +15,13 @@ from shared.runtime import get_runtime
 bp = func.Blueprint()
 
 
-def _queued(message: func.ServiceBusMessage) -> QueuedMessage:
-    return QueuedMessage(
-        body=message.get_body(),
-        message_id=message.message_id or "",
-        application_properties=dict(message.application_properties or {}),
-        delivery_count=message.delivery_count or 1,
-        enqueued_time=message.enqueued_time_utc,
-    )
-
 
 @bp.service_bus_queue_trigger(
     arg_name="message", queue_name="document-transfers", connection="ServiceBusConnection"
 )
 async def transfer_document(message: func.ServiceBusMessage) -> None:
     runtime = await get_runtime()
-    await runtime.document_transfer.handle(_queued(message))
+    await runtime.document_transfer.handle(QueuedMessage.from_service_bus(message))
 
 
 @bp.service_bus_queue_trigger(
@@ -38,4 +29,4 @@ async def transfer_document(message: func.ServiceBusMessage) -> None:
 )
 async def verify_document(message: func.ServiceBusMessage) -> None:
     runtime = await get_runtime()
-    await runtime.document_verification.handle(_queued(message))
+    await runtime.document_verification.handle(QueuedMessage.from_service_bus(message))

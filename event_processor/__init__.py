@@ -19,15 +19,6 @@ bp = func.Blueprint()
 log = logging.getLogger(__name__)
 
 
-def _queued(message: func.ServiceBusMessage) -> QueuedMessage:
-    return QueuedMessage(
-        body=message.get_body(),
-        message_id=message.message_id or "",
-        application_properties=dict(message.application_properties or {}),
-        delivery_count=message.delivery_count or 1,
-        enqueued_time=message.enqueued_time_utc,
-    )
-
 
 @bp.service_bus_queue_trigger(
     arg_name="messages", queue_name="portal-events", connection="ServiceBusConnection", cardinality="many"
@@ -38,7 +29,7 @@ async def process_portal_events(
     messages: typing.List[func.ServiceBusMessage],  # noqa: UP006
 ) -> None:
     runtime = await get_runtime()
-    await runtime.processor.process([_queued(message) for message in messages])
+    await runtime.processor.process([QueuedMessage.from_service_bus(message) for message in messages])
 
 
 @bp.timer_trigger(arg_name="timer", schedule="*/10 * * * * *", run_on_startup=False, use_monitor=False)

@@ -22,22 +22,13 @@ bp = func.Blueprint()
 log = logging.getLogger(__name__)
 
 
-def _queued(message: func.ServiceBusMessage) -> QueuedMessage:
-    return QueuedMessage(
-        body=message.get_body(),
-        message_id=message.message_id or "",
-        application_properties=dict(message.application_properties or {}),
-        delivery_count=message.delivery_count or 1,
-        enqueued_time=message.enqueued_time_utc,
-    )
-
 
 @bp.service_bus_queue_trigger(
     arg_name="message", queue_name="ats-outbound", connection="ServiceBusConnection", cardinality="one"
 )
 async def dispatch_ats_command(message: func.ServiceBusMessage) -> None:
     runtime = await get_runtime()
-    await runtime.dispatcher.handle(_queued(message))
+    await runtime.dispatcher.handle(QueuedMessage.from_service_bus(message))
 
 
 @bp.timer_trigger(
