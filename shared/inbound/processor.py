@@ -483,18 +483,28 @@ def _record_params(
         "attempts": item.attempts,
         "last_error": reason if reason is not None else _reason(item.settled),
         "received_at": item.received_at,
+        "portal_candidate_id": item.portal_candidate_id,
     }
 
 
+#: RECORD_EVENTS' arrays, in its order.
+_RECORD_FIELDS = (
+    "event_type",
+    "event_id",
+    "payload",
+    "status",
+    "attempts",
+    "last_error",
+    "received_at",
+    "portal_candidate_id",
+)
+
+
 def _record_columns(items: list[Decoded]) -> list[list[Any]]:
-    columns: list[list[Any]] = [[] for _ in range(7)]
+    columns: list[list[Any]] = [[] for _ in _RECORD_FIELDS]
     for item in sorted(items, key=lambda i: i.event_id):
         params = _record_params(item, _status_of(item))
-        for column, name in zip(
-            columns,
-            ("event_type", "event_id", "payload", "status", "attempts", "last_error", "received_at"),
-            strict=True,
-        ):
+        for column, name in zip(columns, _RECORD_FIELDS, strict=True):
             column.append(params[name])
     return columns
 

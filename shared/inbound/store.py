@@ -236,11 +236,12 @@ def one_by_one(writes: Sequence[Write]) -> list[tuple[str, Any]]:
 
 RECORD_EVENTS = """
 INSERT INTO webhook_events (event_type, event_id, payload, processed, status, attempts, last_error,
-                            received_at, processed_at)
+                            received_at, processed_at, portal_candidate_id)
 SELECT t.event_type, t.event_id, t.payload::jsonb, t.status <> 'failed', t.status, t.attempts,
-       t.last_error, t.received_at, now()
-FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::int[], %b::text[], %b::timestamptz[])
-     AS t(event_type, event_id, payload, status, attempts, last_error, received_at)
+       t.last_error, t.received_at, now(), t.portal_candidate_id
+FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::int[], %b::text[], %b::timestamptz[],
+            %b::text[])
+     AS t(event_type, event_id, payload, status, attempts, last_error, received_at, portal_candidate_id)
 ORDER BY t.event_id
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
@@ -248,9 +249,9 @@ RETURNING event_id
 
 RECORD_EVENT = """
 INSERT INTO webhook_events (event_type, event_id, payload, processed, status, attempts, last_error,
-                            received_at, processed_at)
+                            received_at, processed_at, portal_candidate_id)
 VALUES (%(event_type)s, %(event_id)s, %(payload)s::jsonb, %(status)s <> 'failed', %(status)s,
-        %(attempts)s, %(last_error)s, %(received_at)s, now())
+        %(attempts)s, %(last_error)s, %(received_at)s, now(), %(portal_candidate_id)s)
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
 """
