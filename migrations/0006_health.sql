@@ -24,6 +24,9 @@ CREATE INDEX IF NOT EXISTS webhook_events_processed_idx
 -- failed events listed newest first (the dashboard's open problems, `ops events replay --failed`)
 CREATE INDEX IF NOT EXISTS webhook_events_failed_idx
     ON webhook_events (processed_at) WHERE status = 'failed';
+-- documents transferred in a window (the metrics' transfer throughput)
+CREATE INDEX IF NOT EXISTS candidate_documents_moved_idx
+    ON candidate_documents (updated_at) WHERE status IN ('transferred', 'verified');
 -- outbound calls in a window (the log's inbound rows, one per event, outnumber them)
 CREATE INDEX IF NOT EXISTS portal_activity_log_outbound_idx
     ON portal_activity_log (created_at) INCLUDE (operation, outcome, duration_ms) WHERE direction = 'outbound';
