@@ -60,6 +60,7 @@ from shared.queued import QueuedMessage
 from shared.redelivery import ATTEMPT, MAX_DELAY, reschedule
 from shared.redis_store import ProcessedEvents, RedisUnavailable
 from shared.rules import ScoringRules
+from shared.telemetry import message_spans
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,16 @@ class EventProcessor:
         self._clock = clock
 
     async def process(self, messages: Sequence[QueuedMessage]) -> BatchReport:
+        # Tracing (shared/telemetry.py): one span per message in its sender's trace, ended with
+        # the event's outcome; a repeat inside the batch is a duplicate of the first.
+        with message_spans(PORTAL_EVENTS, messages) as spans:
+            items, report = await self._process(messages)
+            for item in items:
+                spans.end(item.message, report.event_outcomes[item.event_id], **_span_attributes(item))
+            spans.end_all("duplicate")
+        return report
+
+    async def _process(self, messages: Sequence[QueuedMessage]) -> tuple[list[Decoded], BatchReport]:
         now = self._clock()
         items = _first_of_each(decode(m, portal_base_url=self._portal_base_url, now=now) for m in messages)
         results: dict[str, Result] = {}
@@ -149,7 +160,7 @@ class EventProcessor:
             results = {
                 item.event_id: RetryLater(f"database unavailable: {type(exc).__name__}") for item in items
             }
-        return await self._settle(items, results)
+        return items, await self._settle(items, results)
 
     # --- 1–2: what the batch needs ---------------------------------------------------------
 
@@ -533,6 +544,17 @@ def _activity_columns(items: list[Decoded], results: dict[str, Result]) -> list[
         if item.event_id in results
     ]
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[], [], [], []]
+
+
+def _span_attributes(item: Decoded) -> dict[str, str]:
+    """What the message's span carries: the event, and the ATS request or offer it answers."""
+    attributes = {"portal.event_id": item.event_id, "portal.event_type": item.event_type}
+    change = item.event.change if item.event is not None else None
+    if isinstance(change, InterviewAnswer):
+        attributes["ats.request_id"] = str(change.request_id)
+    elif isinstance(change, OfferAnswer):
+        attributes["ats.offer_id"] = str(change.offer_id)
+    return attributes
 
 
 def _known_type(event_type: str) -> bool:

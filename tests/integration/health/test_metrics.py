@@ -209,9 +209,9 @@ async def test_documents_by_status_and_transfers_per_window(runtime, rows):
         ]
     ):
         rows.execute(
-            "INSERT INTO candidate_documents (candidate_id, portal_document_id, kind, file_name, content_type, "
-            "size_bytes, sha256, status, updated_at) VALUES (%s, %s, 'resume', 'cv.pdf', 'application/pdf', 1, "
-            "%s, %s, %s)",
+            "INSERT INTO candidate_documents (candidate_id, portal_document_id, kind, file_name, "
+            "content_type, size_bytes, sha256, status, updated_at) "
+            "VALUES (%s, %s, 'resume', 'cv.pdf', 'application/pdf', 1, %s, %s, %s)",
             candidate,
             f"doc_{n}",
             f"{n:064x}",
@@ -280,7 +280,8 @@ async def test_open_alerts_by_kind(runtime, rows):
         ("event_parked", "q", NOW),
     ]:
         rows.execute(
-            "INSERT INTO alerts (kind, key, first_seen, last_seen, last_text, resolved_at) VALUES (%s, %s, %s, %s, 't', %s)",
+            "INSERT INTO alerts (kind, key, first_seen, last_seen, last_text, resolved_at) "
+            "VALUES (%s, %s, %s, %s, 't', %s)",
             kind,
             key,
             ago(hours=1),
