@@ -18,6 +18,8 @@ from shared.health import queries, runbook
 from shared.health.conditions import resolution_of
 
 LIMIT = 20
+#: Failed events listed one by one; the rest are summed with their reasons.
+EVENTS_LISTED = 10
 
 
 def _when(moment: datetime | None) -> str | None:
@@ -65,7 +67,9 @@ async def problems(
     params = {"limit": limit}
     async with db.connection() as conn:
         alerts = await (await conn.execute(queries.OPEN_ALERTS, params)).fetchall()
-        events = await (await conn.execute(queries.FAILED_EVENTS, params)).fetchall()
+        events = await (
+            await conn.execute(queries.FAILED_EVENTS, {"limit": min(limit, EVENTS_LISTED)})
+        ).fetchall()
         sync_rows = await (await conn.execute(queries.FAILED_SYNC_ROWS, params)).fetchall()
         documents = await (await conn.execute(queries.PROBLEM_DOCUMENTS, params)).fetchall()
     for kind, key, first_seen, _last_seen, count, text in alerts:
@@ -89,6 +93,19 @@ async def problems(
                 reason,
                 processed_at,
                 runbook.REPLAY_EVENT.format(event_id=event_id),
+            )
+        )
+    day = (metrics.get("events") or {}).get("24h") or {}
+    more = int(day.get("failed") or 0) - len(events)
+    if more > 0:
+        reasons = ", ".join(f"{reason} ({n})" for reason, n in list(day["failed_by_reason"].items())[:3])
+        found.append(
+            _problem(
+                "failed_events",
+                f"{more} more failed event(s) in the last 24 h",
+                reasons,
+                None,
+                runbook.LIST_FAILED_EVENTS,
             )
         )
     for command_id, operation, entity_id, retries, reason, last_attempt in sync_rows:

@@ -12,7 +12,9 @@ ALERT_COMMANDS: dict[str, str] = {
     "sync_failed": "python -m ops sync retry {key}",
     "document_failed": "python -m ops documents retry {key}",
     "document_rejected": "python -m ops documents list --status rejected",
-    "events_failing": "python -m ops events replay --failed --since 1h",
+    "events_failing": "python -m ops events list --status failed --since 1h",
+    "latency_high": "GET /api/health/ready; portal-events active/scheduled on the dashboard (a backlog or re-sends)",
+    "sync_backlog": "python -m ops sync list",
     "portal_circuit_open": "curl $PORTAL_BASE_URL/v1/health; the breaker closes by itself",
     "portal_credentials_rejected": "rotate portal-api-key in Key Vault (docs/deploy.md)",
     "signature_failures": "check PORTAL_WEBHOOK_SECRETS / portal-webhook-secrets (docs/operations.md)",
@@ -20,6 +22,7 @@ ALERT_COMMANDS: dict[str, str] = {
 
 RESOLVE_ALERT = "python -m ops alerts resolve {kind} {key}"
 REPLAY_EVENT = "python -m ops events replay {event_id}"
+LIST_FAILED_EVENTS = "python -m ops events list --status failed --since 24h"
 RETRY_SYNC = "python -m ops sync retry {command_id}"
 RETRY_DOCUMENT = "python -m ops documents retry {document_id}"
 LIST_REJECTED_DOCUMENTS = "python -m ops documents list --status rejected"
