@@ -13,7 +13,7 @@ ALERT_COMMANDS: dict[str, str] = {
     "document_failed": "python -m ops documents retry {key}",
     "document_rejected": "python -m ops documents list --status rejected",
     "events_failing": "python -m ops events list --status failed --since 1h",
-    "latency_high": "GET /api/health/ready; portal-events active/scheduled on the dashboard (a backlog or re-sends)",
+    "latency_high": "GET /api/health/ready; portal-events backlog on the dashboard (queued or re-sent)",
     "sync_backlog": "python -m ops sync list",
     "portal_circuit_open": "curl $PORTAL_BASE_URL/v1/health; the breaker closes by itself",
     "portal_credentials_rejected": "rotate portal-api-key in Key Vault (docs/deploy.md)",

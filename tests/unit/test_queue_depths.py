@@ -64,7 +64,7 @@ async def test_a_refusal_or_an_outage_names_the_queue_and_what_to_check(error, s
 async def test_a_403_answer_names_the_role():
     forbidden = HttpResponseError(message="forbidden")
     forbidden.status_code = 403
-    admin = FakeAdmin({q: forbidden for q in QUEUES})
+    admin = FakeAdmin(dict.fromkeys(QUEUES, forbidden))
     with pytest.raises(DependencyUnavailable, match="Data Owner"):
         await ServiceBusQueueDepths(admin).depths(["portal-events"])
 
