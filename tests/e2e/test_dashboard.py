@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 import math
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
@@ -37,6 +39,10 @@ async def poison(app, event_id: str) -> None:
         )
     finally:
         await sender.close()
+
+
+def fixed(moment: float) -> Callable[[], float]:
+    return lambda: moment
 
 
 def values(raw: str | None) -> list[float]:
@@ -135,8 +141,9 @@ def test_metrics_and_dashboard_need_a_function_key_and_the_probes_do_not():
     levels = {}
     for function in fresh_app().get_functions():
         trigger = function.get_trigger()
-        if getattr(trigger, "route", None):
-            levels[trigger.route] = str(trigger.auth_level)
+        route = getattr(trigger, "route", None)
+        if route:
+            levels[route] = str(getattr(trigger, "auth_level", None))
     assert levels["health/metrics"].endswith("FUNCTION")
     assert levels["health/dashboard"].endswith("FUNCTION")
     assert levels["health"].endswith("ANONYMOUS")
@@ -151,12 +158,11 @@ async def test_an_hour_of_traffic_is_drawn_minute_by_minute(
     app = running_app
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     expected: dict[str, dict[str, float]] = {}
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for back in range(1, 60):
         minute = now - timedelta(minutes=back)
         accepted, refused = 20 + (back * 7) % 13, back % 4
-        clock = minute.timestamp() + 30
-        counts = MinuteCounts(redis_client, redis_prefix, clock=lambda clock=clock: clock)
+        counts = MinuteCounts(redis_client, redis_prefix, clock=fixed(minute.timestamp() + 30))
         counts.record("deliveries_accepted", accepted, {"type": "candidate.created"})
         counts.record(
             "deliveries_rejected", refused, {"endpoint": "webhooks", "status": "401", "reason": "x"}
@@ -198,7 +204,9 @@ async def test_an_hour_of_traffic_is_drawn_minute_by_minute(
 
     async with chromium(tmp_path / "profile") as browser:
         page = await browser.new_page()
-        assert (await page.goto(f"{app.base_url}/api/health/dashboard")).ok
+        response = await page.goto(f"{app.base_url}/api/health/dashboard")
+        assert response is not None
+        assert response.ok
 
         async def drawn(chart: str, series: str) -> dict[str, float]:
             svg = page.locator(f'[data-chart="{chart}"]')
@@ -208,17 +216,17 @@ async def test_an_hour_of_traffic_is_drawn_minute_by_minute(
             )
             return {minute: float(value) for minute, value in zip(minutes, raw, strict=True) if value}
 
-        accepted = await drawn("chart-deliveries", "accepted")
-        rejected = await drawn("chart-deliveries", "rejected")
-        success = await drawn("chart-success", "success rate")
-        p50 = await drawn("chart-latency", "p50")
-        for minute, figures in expected.items():
-            if minute not in accepted:  # the page's hour may have moved on by one minute
+        drawn_accepted = await drawn("chart-deliveries", "accepted")
+        drawn_rejected = await drawn("chart-deliveries", "rejected")
+        drawn_success = await drawn("chart-success", "success rate")
+        drawn_p50 = await drawn("chart-latency", "p50")
+        for label, figures in expected.items():
+            if label not in drawn_accepted:  # the page's hour may have moved on by one minute
                 continue
-            assert accepted[minute] == figures["accepted"], minute
-            assert rejected[minute] == figures["rejected"], minute
-            assert success[minute] == figures["success rate"], minute
-            assert p50[minute] == pytest.approx(figures["p50"], abs=0.0011), minute
-        assert len([m for m in expected if m in accepted]) >= 58
+            assert drawn_accepted[label] == figures["accepted"], label
+            assert drawn_rejected[label] == figures["rejected"], label
+            assert drawn_success[label] == figures["success rate"], label
+            assert drawn_p50[label] == pytest.approx(figures["p50"], abs=0.0011), label
+        assert len([label for label in expected if label in drawn_accepted]) >= 58
         if target := os.environ.get("DASHBOARD_SCREENSHOT"):  # docs/dashboard.png is made this way
             await page.screenshot(path=target, full_page=True)

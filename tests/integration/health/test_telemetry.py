@@ -158,7 +158,8 @@ def test_the_health_figures_are_gauges_that_go_stale():
             for scope in resource.scope_metrics:
                 for metric in scope.metrics:
                     for point in metric.data.data_points:
-                        found[(metric.name, tuple(sorted(point.attributes.items())))] = point.value
+                        attributes = tuple(sorted((point.attributes or {}).items()))
+                        found[(metric.name, attributes)] = getattr(point, "value", None)
         return found
 
     values = points()
