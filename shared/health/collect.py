@@ -77,20 +77,21 @@ async def _database(db: AsyncConnectionPool, now: datetime) -> dict[str, Any]:
     params = {"now": now}
     async with db.connection() as conn, conn.transaction():
         await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        events = await (await conn.execute(queries.EVENT_WINDOWS, params)).fetchall()
+        events = await (await conn.execute(queries.EVENT_WINDOWS, params)).fetchone()
         failed = await (await conn.execute(queries.FAILED_REASONS, params)).fetchall()
         rejected = await (await conn.execute(queries.REJECTED_WINDOWS, params)).fetchall()
         outbound = await (await conn.execute(queries.OUTBOUND_WINDOWS, params)).fetchall()
         sync = await (await conn.execute(queries.SYNC_QUEUE, params)).fetchone()
-        documents = await (await conn.execute(queries.DOCUMENTS)).fetchall()
-        moved = await (await conn.execute(queries.DOCUMENTS_TRANSFERRED, params)).fetchall()
+        documents = await (await conn.execute(queries.DOCUMENTS, params)).fetchone()
         parked = await (await conn.execute(queries.PARKED)).fetchall()
         alerts = await (await conn.execute(queries.OPEN_ALERTS_BY_KIND)).fetchall()
-    failed_by: dict[str, dict[str, int]] = {w: {} for w in WINDOWS}
-    for window, reason, n in failed:
-        failed_by[window][reason] = int(n)
+    assert events is not None
+    assert sync is not None
+    assert documents is not None
+    windows = list(WINDOWS)
     event_figures: dict[str, Any] = {}
-    for window, processed, ignored, failed_n, latency in events:
+    for n, window in enumerate(windows):
+        processed, ignored, failed_n, latency = events[4 * n : 4 * n + 4]
         recorded = processed + ignored + failed_n
         event_figures[window] = {
             "recorded": recorded,
@@ -99,28 +100,34 @@ async def _database(db: AsyncConnectionPool, now: datetime) -> dict[str, Any]:
             "failed": failed_n,
             "success_rate": round((processed + ignored) / recorded, 4) if recorded else None,
             "latency_seconds": _quantiles(latency),
-            "failed_by_reason": _top(failed_by[window]),
+            "failed_by_reason": _top({reason: int(counts[n]) for reason, *counts in failed if counts[n]}),
         }
-    stored_rejections: dict[str, list[tuple[int, str, int]]] = {w: [] for w in WINDOWS}
-    for window, status, reason, n in rejected:
-        if status in STORED_STATUSES:
-            stored_rejections[window].append((int(status), reason, int(n)))
-    calls: dict[str, list[dict[str, Any]]] = {w: [] for w in WINDOWS}
-    for window, operation, outcome, n, latency in outbound:
-        calls[window].append(
-            {
-                "operation": operation,
-                "outcome": outcome,
-                "calls": n,
-                "latency_ms": _quantiles(latency, digits=1),
-            }
+    stored_rejections = {
+        window: [
+            (int(status), reason, int(counts[n]))
+            for status, reason, *counts in rejected
+            if status in STORED_STATUSES and counts[n]
+        ]
+        for n, window in enumerate(windows)
+    }
+    calls: dict[str, list[dict[str, Any]]] = {
+        window: sorted(
+            (
+                {
+                    "operation": operation,
+                    "outcome": outcome,
+                    "calls": figures[2 * n],
+                    "latency_ms": _quantiles(figures[2 * n + 1], digits=1),
+                }
+                for operation, outcome, *figures in outbound
+                if figures[2 * n]
+            ),
+            key=lambda c: (c["operation"], c["outcome"]),
         )
-    for window in calls:
-        calls[window].sort(key=lambda c: (c["operation"], c["outcome"]))
-    assert sync is not None
-    by_status = {status: int(n) for status, n in documents}
+        for n, window in enumerate(windows)
+    }
     return {
-        "events": {w: event_figures[w] for w in WINDOWS},
+        "events": event_figures,
         "stored_rejections": stored_rejections,
         "outbound": calls,
         "sync_queue": {
@@ -130,8 +137,8 @@ async def _database(db: AsyncConnectionPool, now: datetime) -> dict[str, Any]:
             "oldest_due_age_seconds": round(sync[3], 1) if sync[3] is not None else None,
         },
         "documents": {
-            **{status: by_status.get(status, 0) for status in queries.DOCUMENT_STATUSES},
-            "transferred_in_window": {window: int(n) for window, n in moved},
+            **dict(zip(queries.DOCUMENT_STATUSES, (int(n) for n in documents[:4]), strict=True)),
+            "transferred_in_window": dict(zip(windows, (int(n) for n in documents[4:]), strict=True)),
         },
         "parked": {queue: {"messages": int(n), "oldest": oldest.isoformat()} for queue, n, oldest in parked},
         "alerts": {"open": sum(int(n) for _, n in alerts), "by_kind": {kind: int(n) for kind, n in alerts}},
@@ -179,18 +186,19 @@ def deliveries(counts: Counter[Count], stored: Sequence[tuple[int, str, int]] | 
     }
 
 
-async def _minute_counts(counts: MinuteCounts, now: datetime) -> dict[int, Counter[Count]]:
+async def _redis_windows(counts: MinuteCounts, now: datetime) -> dict[str, Counter[Count]]:
+    """Each window's totals: the last hour minute by minute, the rest of the day from hours."""
     await counts.flush()  # this instance's own latest counts first
     last = minute_of(now.timestamp())
-    return await counts.minutes(last - WINDOWS["24h"] // BUCKET_SECONDS + 1, last)
-
-
-def _windows_of(minutes: Mapping[int, Counter[Count]], now: datetime) -> dict[str, Counter[Count]]:
-    last = minute_of(now.timestamp())
-    return {
-        window: total(c for m, c in minutes.items() if m > last - seconds // BUCKET_SECONDS)
+    hour = await counts.minutes(last - 59, last)
+    earlier = await counts.span(last - WINDOWS["24h"] // BUCKET_SECONDS + 1, last - 60)
+    windows = {
+        window: total(c for m, c in hour.items() if m > last - seconds // BUCKET_SECONDS)
         for window, seconds in WINDOWS.items()
+        if seconds <= 3600
     }
+    windows["24h"] = total([earlier, *hour.values()])
+    return windows
 
 
 # --- together ------------------------------------------------------------------------------------
@@ -208,13 +216,12 @@ async def _guard(name: str, unavailable: dict[str, str], read: Awaitable[T]) -> 
 async def collect(sources: HealthSources, *, now: datetime) -> dict[str, Any]:
     """Every metric of docs/operations.md, as one JSON-ready document."""
     unavailable: dict[str, str] = {}
-    db, minutes, depths, breaker = await asyncio.gather(
+    db, windows, depths, breaker = await asyncio.gather(
         _guard("postgres", unavailable, _database(sources.db, now)),
-        _guard("redis", unavailable, _minute_counts(sources.counts, now)),
+        _guard("redis", unavailable, _redis_windows(sources.counts, now)),
         _guard("queues", unavailable, sources.depths.depths(QUEUES)),
         _guard("breaker", unavailable, sources.breaker.read(now)),
     )
-    windows = _windows_of(minutes, now) if minutes is not None else None
     parked = db["parked"] if db else {}
     queue_figures = {
         queue: {

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from shared import metrics
-from shared.health.counts import KEEP_SECONDS, Count, MinuteCounts, field_of, parse_field
+from shared.health.counts import KEEP_SECONDS, Count, MinuteCounts, field_of, parse_field, total
 from tests.support.tcp_proxy import TcpProxy
 
 
@@ -98,3 +99,21 @@ async def test_counts_made_while_redis_is_away_are_written_when_it_returns(
     finally:
         await client.aclose()
         await proxy.close()
+
+
+@pytest.mark.parametrize(("start", "stop"), [(0, 179), (17, 163), (60, 119), (61, 118), (5, 40)])
+async def test_a_span_read_through_hours_equals_the_sum_of_its_minutes(
+    redis_client, redis_prefix, start, stop
+):
+    base = 29_000_000 * 60  # a whole hour, in minutes
+    for offset in range(0, 180, 7):
+        counts = MinuteCounts(
+            redis_client, redis_prefix, clock=lambda offset=offset: (base + offset) * 60.0 + 1
+        )
+        counts.record("deliveries_accepted", offset + 1, {})
+        counts.record("import_lines", 1, {"status": "duplicate"})
+        await counts.flush()
+    reader = MinuteCounts(redis_client, redis_prefix)
+    expected = total(await reader.minutes(base + start, base + stop))
+    assert expected  # the span holds counts
+    assert await reader.span(base + start, base + stop) == expected
