@@ -107,9 +107,7 @@ async def test_a_span_read_through_hours_equals_the_sum_of_its_minutes(
 ):
     base = 29_000_000 * 60  # a whole hour, in minutes
     for offset in range(0, 180, 7):
-        counts = MinuteCounts(
-            redis_client, redis_prefix, clock=lambda offset=offset: (base + offset) * 60.0 + 1
-        )
+        counts = MinuteCounts(redis_client, redis_prefix, clock=Clock((base + offset) * 60.0 + 1))
         counts.record("deliveries_accepted", offset + 1, {})
         counts.record("import_lines", 1, {"status": "duplicate"})
         await counts.flush()
