@@ -24,6 +24,8 @@ CREATE INDEX IF NOT EXISTS webhook_events_processed_idx
 -- failed events listed newest first (the dashboard's open problems, `ops events replay --failed`)
 CREATE INDEX IF NOT EXISTS webhook_events_failed_idx
     ON webhook_events (processed_at) WHERE status = 'failed';
+-- failed sync_queue rows counted without a scan (the same index as the outbound flow's 0004)
+CREATE INDEX IF NOT EXISTS sync_queue_failed_idx ON sync_queue (created_at) WHERE status = 'failed';
 -- documents transferred in a window (the metrics' transfer throughput)
 CREATE INDEX IF NOT EXISTS candidate_documents_moved_idx
     ON candidate_documents (updated_at) WHERE status IN ('transferred', 'verified');
