@@ -105,6 +105,7 @@ fuzz: services-test
 
 bench: services-test
 	source $(LOCAL)/test.env && $(PY) bench/ingest.py
+	source $(LOCAL)/test.env && $(PY) bench/documents.py
 
 clean:
 	rm -rf $(LOCAL)/azurite $(LOCAL)/*.env

@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from devhost.host import Host, HostOptions, queue_url
-from devhost.local_settings import load_local_settings
 from shared.errors import ConfigurationError, DependencyUnavailable, MessageTooLarge
+from shared.local_settings import load_local_settings
 from shared.messaging.factory import CONNECTION_SETTING
 from shared.messaging.pg_pool import QueuePool
 from shared.messaging.pg_queue import PgQueueSender

@@ -24,10 +24,10 @@ from devhost.discovery import Discovered, HttpFunction, QueueFunction, TimerFunc
 from devhost.host_config import HostConfig, load_host_config
 from devhost.http_server import HttpServer
 from devhost.invoke import Invoker
-from devhost.local_settings import load_local_settings
 from devhost.queue_trigger import QueueSettings, QueueTrigger
 from devhost.timer_trigger import TimerTrigger
 from shared.errors import ConfigurationError, DependencyUnavailable
+from shared.local_settings import load_local_settings
 from shared.messaging.factory import CONNECTION_SETTING
 from shared.messaging.pg_listen import QueueWakeups
 from shared.messaging.pg_pool import POSTGRES_SCHEMES, QueuePool

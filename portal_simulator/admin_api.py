@@ -87,6 +87,8 @@ async def generate_events(request: Request) -> Response:
         )
     except NoInvalidCase as error:
         return problem(422, "No invalid case", errors=[field_error("invalid_rule", str(error))])
+    except ValueError as error:  # a document the simulator does not make (too large for its type)
+        return problem(422, "Cannot make this document", errors=[field_error("document", str(error))])
     simulator.remember(events)
     items = []
     for event in events:

@@ -1,27 +1,49 @@
-"""Real bytes for the documents candidates upload: small but well-formed PDF, PNG, DOCX and
+"""Real bytes for the documents candidates upload: small but well-formed PDF, PNG, DOCX, JPEG and
 text files of several sizes, so a receiver's download, size and sha256 checks see real content.
 
 Sizes vary by kind (a scanned ID is large, a cover letter small); random filler keeps the
 files incompressible so ``size_bytes`` means what it says on the wire.
+
+Large files (above :data:`IN_MEMORY_LIMIT`, up to :data:`MAX_SIZE`) are never held whole: a
+:class:`StreamedFile` is a header, a deterministic filler and a trailer, produced chunk by chunk
+each time it is served (its sha256 is computed once, by one pass, when it is made). PDF, text,
+CSV and JPEG can be that large; PNG and DOCX are built in memory, up to :data:`BUILT_LIMIT`.
 """
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import hashlib
 import io
 import random
 import struct
 import zipfile
 import zlib
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 KINDS = ("resume", "cover_letter", "id_document", "certificate", "other")
 
 PDF = "application/pdf"
 PNG = "image/png"
+JPEG = "image/jpeg"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 TEXT = "text/plain"
 CSV = "text/csv"
+FORMATS = (PDF, PNG, JPEG, DOCX, TEXT, CSV)
+
+#: Files up to this size are built in memory; larger ones are streamed.
+IN_MEMORY_LIMIT = 2 * 1024 * 1024
+#: Largest PNG or DOCX the simulator builds (they are not streamed).
+BUILT_LIMIT = 16 * 1024 * 1024
+#: Largest file the simulator makes.
+MAX_SIZE = 1024 * 1024 * 1024
+#: Chunk size of served bodies.
+CHUNK = 1024 * 1024
 
 # kind -> (formats to choose from, smallest and largest size in bytes)
 _KIND_FORMATS: dict[str, tuple[tuple[str, ...], int, int]] = {
@@ -31,7 +53,7 @@ _KIND_FORMATS: dict[str, tuple[tuple[str, ...], int, int]] = {
     "certificate": ((PDF, PNG), 15_000, 250_000),
     "other": ((TEXT, CSV, PDF), 500, 40_000),
 }
-_EXTENSIONS = {PDF: "pdf", PNG: "png", DOCX: "docx", TEXT: "txt", CSV: "csv"}
+_EXTENSIONS = {PDF: "pdf", PNG: "png", JPEG: "jpg", DOCX: "docx", TEXT: "txt", CSV: "csv"}
 _STEMS = {
     "resume": ("cv", "resume", "CV_2026"),
     "cover_letter": ("cover-letter", "motivation"),
@@ -39,6 +61,24 @@ _STEMS = {
     "certificate": ("certificate", "degree-certificate", "aws-certification"),
     "other": ("portfolio-links", "references", "notes"),
 }
+
+
+class DocumentFile(Protocol):
+    """What the portal serves for one document."""
+
+    @property
+    def file_name(self) -> str: ...
+
+    @property
+    def content_type(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def sha256(self) -> str: ...
+
+    def chunks(self) -> Iterator[bytes]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,16 +91,198 @@ class GeneratedFile:
     def sha256(self) -> str:
         return hashlib.sha256(self.content).hexdigest()
 
+    @property
+    def size(self) -> int:
+        return len(self.content)
 
-def make_document(kind: str, owner: str, rng: random.Random) -> GeneratedFile:
-    """A file of ``kind`` for a candidate whose name slug is ``owner``."""
+    def chunks(self) -> Iterator[bytes]:
+        for start in range(0, len(self.content), CHUNK):
+            yield self.content[start : start + CHUNK]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedFile:
+    """``prefix + filler + suffix`` of exactly ``size`` bytes; the filler is made from ``seed``
+    in :data:`CHUNK` pieces (one random block per file, each piece stamped with its number so no
+    two are equal) and never kept."""
+
+    file_name: str
+    content_type: str
+    size: int
+    prefix: bytes
+    suffix: bytes
+    seed: int
+    text: bool = False
+    avoid: bytes = b""
+    sha256: str = field(default="", compare=False)
+
+    @classmethod
+    def make(cls, **values: object) -> StreamedFile:
+        unhashed = cls(**values)  # type: ignore[arg-type]
+        digest = hashlib.sha256()
+        for chunk in unhashed.chunks():
+            digest.update(chunk)
+        return cls(**{**values, "sha256": digest.hexdigest()})  # type: ignore[arg-type]
+
+    def _block(self) -> bytes:
+        rng = random.Random(self.seed)
+        if self.text:
+            words = _WORDS
+            parts: list[str] = []
+            total = 0
+            while total < CHUNK:
+                line = " ".join(rng.choice(words) for _ in range(12)) + ".\n"
+                parts.append(line)
+                total += len(line)
+            return "".join(parts).encode("ascii")[:CHUNK]
+        block = rng.randbytes(CHUNK)
+        for byte in self.avoid:
+            block = block.replace(bytes([byte]), b"\x00")
+        return block
+
+    def chunks(self) -> Iterator[bytes]:
+        filler = self.size - len(self.prefix) - len(self.suffix)
+        block = self._block()
+        yield self.prefix
+        for number, start in enumerate(range(0, filler, CHUNK)):
+            stamp = (b"%08d" % number) if self.text else number.to_bytes(8, "big")
+            piece = stamp + block[len(stamp) :]
+            yield piece[: min(CHUNK, filler - start)]
+        yield self.suffix
+
+
+_WORDS = ("experience", "team", "delivered", "customers", "data", "improved", "role", "projects")
+
+
+def make_document(
+    kind: str,
+    owner: str,
+    rng: random.Random,
+    *,
+    content_type: str | None = None,
+    size: int | None = None,
+) -> DocumentFile:
+    """A file of ``kind`` for a candidate whose name slug is ``owner``; ``content_type`` and
+    ``size`` are drawn for the kind unless given (a large size streams, see the docstring)."""
     formats, smallest, largest = _KIND_FORMATS[kind]
-    content_type = rng.choice(formats)
-    size = rng.randint(smallest, largest)
-    builder = {PDF: _pdf, PNG: _png, DOCX: _docx, TEXT: _text, CSV: _csv}[content_type]
+    content_type = content_type or rng.choice(formats)
+    size = rng.randint(smallest, largest) if size is None else size
     title = f"{kind.replace('_', ' ').title()} of {owner}"
     file_name = f"{rng.choice(_STEMS[kind])}_{owner}.{_EXTENSIONS[content_type]}"
+    if size > IN_MEMORY_LIMIT and content_type in _STREAMED:
+        return _STREAMED[content_type](file_name, title, size, rng.randrange(2**32))
+    if size > BUILT_LIMIT:
+        raise ValueError(f"{content_type} documents are built in memory: at most {BUILT_LIMIT} bytes")
+    builder = {PDF: _pdf, PNG: _png, JPEG: _jpeg, DOCX: _docx, TEXT: _text, CSV: _csv}[content_type]
     return GeneratedFile(file_name, content_type, builder(title, size, rng))
+
+
+def _streamed_pdf(file_name: str, title: str, size: int, seed: int) -> StreamedFile:
+    text = title.encode("latin-1", "replace").replace(b"(", b"[").replace(b")", b"]")
+    head = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n% " + text + b"\n1 0 obj\n<< /Length "
+    stream = b" >>\nstream\n"
+    suffix = b"\nendstream\nendobj\ntrailer\n<< /Size 2 >>\n%%EOF\n"
+    length = size - len(head) - 12 - len(stream) - len(suffix)
+    prefix = head + b"%012d" % length + stream
+    return StreamedFile.make(
+        file_name=file_name, content_type=PDF, size=size, prefix=prefix, suffix=suffix, seed=seed
+    )
+
+
+def _streamed_text(file_name: str, title: str, size: int, seed: int) -> StreamedFile:
+    return StreamedFile.make(
+        file_name=file_name,
+        content_type=TEXT,
+        size=size,
+        prefix=title.encode() + b"\n\n",
+        suffix=b"\n",
+        seed=seed,
+        text=True,
+    )
+
+
+def _streamed_csv(file_name: str, title: str, size: int, seed: int) -> StreamedFile:
+    return StreamedFile.make(
+        file_name=file_name,
+        content_type=CSV,
+        size=size,
+        prefix=b"reference notes\n",
+        suffix=b"\n",
+        seed=seed,
+        text=True,
+    )
+
+
+def _streamed_jpeg(file_name: str, title: str, size: int, seed: int) -> StreamedFile:
+    # SOI, a JFIF APP0, then scan data (no 0xFF byte, so no marker appears in it), then EOI.
+    prefix = (
+        b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+        b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00"
+    )
+    return StreamedFile.make(
+        file_name=file_name,
+        content_type=JPEG,
+        size=size,
+        prefix=prefix,
+        suffix=b"\xff\xd9",
+        seed=seed,
+        avoid=b"\xff",
+    )
+
+
+_STREAMED = {PDF: _streamed_pdf, TEXT: _streamed_text, CSV: _streamed_csv, JPEG: _streamed_jpeg}
+
+
+class DocumentSpec(BaseModel):
+    """The ``document`` option of ``POST /admin/events`` for ``document.uploaded``: what to upload.
+
+    ``content_base64`` gives the exact bytes (any ``content_type``, e.g. an executable announced
+    as a PDF); otherwise a file of ``content_type`` (one of :data:`FORMATS`) and about
+    ``size_bytes`` is generated (exactly, when it streams). ``file_name`` overrides the name.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str | None = None
+    content_type: str | None = None
+    size_bytes: int | None = Field(default=None, ge=0, le=MAX_SIZE)
+    file_name: str | None = Field(default=None, min_length=1, max_length=255)
+    content_base64: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DocumentSpec:
+        if self.kind is not None and self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+        if self.content_base64 is not None:
+            try:
+                base64.b64decode(self.content_base64, validate=True)
+            except ValueError:
+                raise ValueError("content_base64 is not base64") from None
+            if self.size_bytes is not None:
+                raise ValueError("give content_base64 or size_bytes, not both")
+            return self
+        if self.content_type is not None and self.content_type not in FORMATS:
+            raise ValueError(f"content_type must be one of {', '.join(FORMATS)} (or give content_base64)")
+        limit = MAX_SIZE if self.content_type in _STREAMED else BUILT_LIMIT
+        if self.size_bytes is not None and self.content_type is not None and self.size_bytes > limit:
+            raise ValueError(f"{self.content_type} documents are at most {limit} bytes here")
+        return self
+
+
+def document_for(kind: str, owner: str, rng: random.Random, spec: DocumentSpec | None) -> DocumentFile:
+    """The file a ``document.uploaded`` announces: drawn for ``kind``, shaped by ``spec``."""
+    if spec is None:
+        return make_document(kind, owner, rng)
+    if spec.content_base64 is not None:
+        content_type = spec.content_type or "application/octet-stream"
+        name = spec.file_name or f"document_{owner}.{_EXTENSIONS.get(content_type, 'bin')}"
+        return GeneratedFile(name, content_type, base64.b64decode(spec.content_base64))
+    file = make_document(kind, owner, rng, content_type=spec.content_type, size=spec.size_bytes)
+    if spec.file_name is None:
+        return file
+    if isinstance(file, GeneratedFile | StreamedFile):
+        return dataclasses.replace(file, file_name=spec.file_name)
+    return file
 
 
 def _pdf(title: str, size: int, rng: random.Random) -> bytes:
@@ -176,3 +398,12 @@ def _csv(title: str, size: int, rng: random.Random) -> bytes:
         rows.append(row)
         total += len(row) + 1
     return "\n".join(rows).encode()
+
+
+def _jpeg(title: str, size: int, rng: random.Random) -> bytes:
+    header = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    comment = title.encode("latin-1", "replace")[:200]
+    header += b"\xff\xfe" + struct.pack(">H", len(comment) + 2) + comment
+    header += b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00"
+    scan = rng.randbytes(max(0, size - len(header) - 2)).replace(b"\xff", b"\x00")
+    return header + scan + b"\xff\xd9"

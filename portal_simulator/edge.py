@@ -12,18 +12,20 @@ which uvicorn's HTTP/1.1 protocol exposes as the owner of the ASGI ``send`` call
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import socket
 import struct
 from collections.abc import Sequence
 from typing import Any
 
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal_simulator.faults import FaultRule
 from portal_simulator.problems import problem
-from portal_simulator.rest_api import CORRUPT_DOCUMENT
+from portal_simulator.rest_api import CORRUPT_DOCUMENT, OVERSIZE_DOCUMENT
 from portal_simulator.state import SimulatorState
 
 
@@ -41,6 +43,42 @@ class _StatusRecorder:
         if message["type"] == "http.response.start":
             self.status = int(message["status"])
         await self._send(message)
+
+
+class _StreamCut(Exception):
+    """Raised through the app once a ``cut_document`` fault has reset the connection."""
+
+
+class _CuttingSend:
+    """Passes a response through until ``cut_after`` body bytes (default: half the declared
+    length), then resets the connection: the client sees a head and part of a body, then a
+    broken connection."""
+
+    def __init__(self, send: Send, transport: asyncio.Transport | None, cut_after: int | None) -> None:
+        self._send = send
+        self._transport = transport
+        self._cut_after = cut_after
+        self._sent = 0
+        self.cut = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start" and self._cut_after is None:
+            length = dict(message.get("headers", [])).get(b"content-length", b"0")
+            self._cut_after = int(length) // 2
+        if message["type"] != "http.response.body" or self._cut_after is None:
+            await self._send(message)
+            return
+        body = message.get("body", b"")
+        room = self._cut_after - self._sent
+        if len(body) < room:
+            self._sent += len(body)
+            await self._send(message)
+            return
+        if room > 0:
+            await self._send({"type": "http.response.body", "body": body[:room], "more_body": True})
+        self.cut = True
+        await _reset(self._transport)
+        raise _StreamCut
 
 
 async def _discard(message: Message) -> None:
@@ -106,6 +144,11 @@ class PortalEdge:
             return await self._inject(rule, scope, receive, send, transport)
         if faults.corrupt_document:
             scope[CORRUPT_DOCUMENT] = True
+        if faults.oversize_document is not None:
+            scope[OVERSIZE_DOCUMENT] = faults.oversize_document.extra_bytes
+        cutting: _CuttingSend | None = None
+        if faults.cut_document is not None:
+            send = cutting = _CuttingSend(send, transport, faults.cut_document.cut_after_bytes)
         if not hmac.compare_digest(headers.get(b"authorization", b""), self._expected):
             await problem(
                 401,
@@ -115,8 +158,9 @@ class PortalEdge:
             )(scope, receive, send)
             return None
         if rule is None:
-            await self._app(scope, receive, send)
-            return None
+            with contextlib.suppress(_StreamCut):
+                await self._app(scope, receive, send)
+            return "cut" if cutting is not None and cutting.cut else None
         await self._app(scope, receive, _discard)
         return await self._inject(rule, scope, receive, send, transport)
 
@@ -140,6 +184,8 @@ class PortalEdge:
             await problem(504, "Gateway Timeout", detail="injected fault")(scope, receive, send)
         elif rule.kind == "reset":
             return await _reset(transport)
+        elif rule.kind == "redirect":
+            await Response(status_code=302, headers={"location": rule.location})(scope, receive, send)
         return None
 
     async def _hang(self, receive: Receive, seconds: float) -> bool:

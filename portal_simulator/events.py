@@ -15,7 +15,7 @@ from typing import Any
 
 from portal_simulator import ids, vocab
 from portal_simulator.clock import Clock
-from portal_simulator.documents import KINDS, GeneratedFile, make_document
+from portal_simulator.documents import KINDS, DocumentFile, DocumentSpec, document_for
 from portal_simulator.profiles import Profile, ascii_slug
 from portal_simulator.times import rfc3339, rfc3339_varied
 
@@ -117,12 +117,17 @@ class EventFactory:
         return {"assessment": assessment}
 
     def document(
-        self, profile: Profile, *, public_url: str, kind: str | None = None
-    ) -> tuple[Data, GeneratedFile]:
+        self,
+        profile: Profile,
+        *,
+        public_url: str,
+        kind: str | None = None,
+        spec: DocumentSpec | None = None,
+    ) -> tuple[Data, DocumentFile]:
         rng = self._rng
-        kind = kind or rng.choice(KINDS)
+        kind = kind or (spec.kind if spec is not None else None) or rng.choice(KINDS)
         owner = f"{ascii_slug(str(profile['first_name']))}_{ascii_slug(str(profile['last_name']))}"
-        file = make_document(kind, owner, rng)
+        file = document_for(kind, owner, rng, spec)
         document_id = self._ids.new(ids.DOCUMENT)
         data = {
             "document": {
@@ -131,7 +136,7 @@ class EventFactory:
                 "kind": kind,
                 "file_name": file.file_name,
                 "content_type": file.content_type,
-                "size_bytes": len(file.content),
+                "size_bytes": file.size,
                 "sha256": file.sha256,
                 "download_url": f"{public_url}/v1/documents/{document_id}/content",
                 "uploaded_at": self._recently(10),

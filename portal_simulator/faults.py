@@ -11,10 +11,16 @@ REST kinds (calls to ``/v1/*``; never ``/admin/*``):
 - ``error_500``, ``error_503`` (with ``Retry-After: retry_after_seconds``), ``error_429`` (idem);
 - ``timeout``: hold the request ``hang_seconds`` (longer than any client timeout), then 504;
 - ``reset``: close the connection without an answer (TCP reset);
-- ``corrupt_document``: serve a document whose bytes do not match the sha256 (and size is kept).
+- ``corrupt_document``: serve a document whose bytes do not match the sha256 (and size is kept);
+- ``cut_document``: send a document's head and ``Content-Length``, then reset the
+  connection after ``cut_after_bytes`` of the body (default: half of it);
+- ``oversize_document``: send ``extra_bytes`` more than the document has, without a
+  ``Content-Length`` (chunked);
+- ``redirect``: answer 302 with ``Location: location`` (by default the cloud metadata address).
 
-The first of ``error_*``, ``timeout`` and ``reset`` that fires answers; with ``phase: after`` the
-call is handled first and its answer replaced (the work is done, the answer lost).
+The first of ``error_*``, ``timeout``, ``reset`` and ``redirect`` that fires answers; with
+``phase: after`` the call is handled first and its answer replaced (the work is done, the answer
+lost).
 
 Webhook kinds (deliveries to the ATS; ``path_prefix`` matches the ATS URL's path):
 ``expired_timestamp`` (sign with a timestamp ``timestamp_skew_seconds`` away, default -600) and
@@ -38,10 +44,14 @@ FaultKind = Literal[
     "timeout",
     "reset",
     "corrupt_document",
+    "cut_document",
+    "oversize_document",
+    "redirect",
     "expired_timestamp",
     "wrong_signature",
 ]
-TERMINAL_KINDS = frozenset({"error_500", "error_503", "error_429", "timeout", "reset"})
+TERMINAL_KINDS = frozenset({"error_500", "error_503", "error_429", "timeout", "reset", "redirect"})
+DOCUMENT_KINDS = frozenset({"corrupt_document", "cut_document", "oversize_document"})
 WEBHOOK_KINDS = frozenset({"expired_timestamp", "wrong_signature"})
 _DOCUMENT_CONTENT = re.compile(r"^/v1/documents/[^/]+/content$")
 
@@ -60,6 +70,9 @@ class FaultRule(BaseModel):
     hang_seconds: float = Field(default=30.0, ge=0)
     timestamp_skew_seconds: int = -600
     phase: Literal["before", "after"] = "before"
+    cut_after_bytes: int | None = Field(default=None, ge=0)
+    extra_bytes: int = Field(default=1024 * 1024, ge=1)
+    location: str = "http://169.254.169.254/latest/meta-data/"
 
 
 class FaultSettings(BaseModel):
@@ -87,6 +100,8 @@ class RequestFaults:
     latency_ms: int = 0
     terminal: FaultRule | None = None
     corrupt_document: bool = False
+    cut_document: FaultRule | None = None
+    oversize_document: FaultRule | None = None
     fired: tuple[str, ...] = ()
 
 
@@ -137,25 +152,32 @@ class FaultPlan:
         """Decide (and consume) the faults for one REST call to ``path``."""
         latency = 0
         terminal: FaultRule | None = None
-        corrupt = False
+        document: dict[str, FaultRule] = {}
         fired: list[str] = []
         is_document = _DOCUMENT_CONTENT.match(path) is not None
         for armed in self._armed:
             kind = armed.rule.kind
             if kind in WEBHOOK_KINDS or (kind in TERMINAL_KINDS and terminal is not None):
                 continue
-            if kind == "corrupt_document" and (not is_document or corrupt):
+            if kind in DOCUMENT_KINDS and (not is_document or kind in document):
                 continue
             if not self._fires(armed, path):
                 continue
             fired.append(kind)
             if kind == "latency":
                 latency += armed.rule.latency_ms
-            elif kind == "corrupt_document":
-                corrupt = True
+            elif kind in DOCUMENT_KINDS:
+                document[kind] = armed.rule
             else:
                 terminal = armed.rule
-        return RequestFaults(latency, terminal, corrupt, tuple(fired))
+        return RequestFaults(
+            latency,
+            terminal,
+            "corrupt_document" in document,
+            document.get("cut_document"),
+            document.get("oversize_document"),
+            tuple(fired),
+        )
 
     def for_webhook(self, path: str) -> WebhookFaults:
         """Decide (and consume) the faults for one delivery attempt to an ATS URL with ``path``."""

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from portal_simulator import ids
+from portal_simulator.documents import DocumentSpec
 from portal_simulator.events import CANDIDATE_EVENTS, EVENT_TYPES, Data, Envelope, EventFactory
 from portal_simulator.invalid import InvalidCase, cases_for
 from portal_simulator.profiles import Profile, ProfileGenerator
@@ -37,6 +38,7 @@ class EventsRequest(BaseModel):
     invalid: bool = False
     invalid_rule: str | None = None
     overrides: dict[str, Any] | None = None
+    document: DocumentSpec | None = None
     deliver: bool = True
 
 
@@ -96,6 +98,7 @@ class EventGenerator:
                 candidate_id=request.candidate,
                 overrides=request.overrides,
                 invalid=next(cases) if cases is not None else None,
+                document=request.document,
             )
             for _ in range(request.count)
         ]
@@ -116,6 +119,7 @@ class EventGenerator:
         candidate_id: str | None = None,
         overrides: dict[str, Any] | None = None,
         invalid: InvalidCase | None = None,
+        document: DocumentSpec | None = None,
     ) -> GeneratedEvent:
         known = self._state.candidates.get(candidate_id) if candidate_id is not None else None
         if candidate_id is not None and known is None:
@@ -125,7 +129,7 @@ class EventGenerator:
             profile = self._profiles.new()
             if event_type not in CANDIDATE_EVENTS:
                 self.register_candidate(profile)
-        data, document = self._data(event_type, profile)
+        data, stored = self._data(event_type, profile, document)
         if overrides:
             for inner in data.values():
                 if isinstance(inner, dict):
@@ -136,11 +140,13 @@ class EventGenerator:
             return GeneratedEvent(envelope, invalid=invalid)
         if event_type in CANDIDATE_EVENTS:
             self.register_candidate(data["candidate"])
-        if document is not None:
-            self._state.documents[document.id] = document
+        if stored is not None:
+            self._state.documents[stored.id] = stored
         return GeneratedEvent(envelope)
 
-    def _data(self, event_type: str, profile: Profile) -> tuple[Data, StoredDocument | None]:
+    def _data(
+        self, event_type: str, profile: Profile, document: DocumentSpec | None = None
+    ) -> tuple[Data, StoredDocument | None]:
         factory, state = self._factory, self._state
         candidate_id = str(profile["id"])
         if event_type == "candidate.created":
@@ -155,7 +161,7 @@ class EventGenerator:
             failed = event_type == "assessment.failed"
             return factory.assessment(candidate_id, failed=failed, public_url=state.public_url), None
         if event_type == "document.uploaded":
-            data, file = factory.document(profile, public_url=state.public_url)
+            data, file = factory.document(profile, public_url=state.public_url, spec=document)
             return data, StoredDocument(str(data["document"]["id"]), candidate_id, file)
         if event_type.startswith("interview.") and event_type in EVENT_TYPES:
             return self._interview(event_type.split(".")[1], candidate_id), None

@@ -12,18 +12,20 @@ already taken under another key is 409; a status update for an unknown candidate
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from portal_simulator import ids
+from portal_simulator.documents import DocumentFile
 from portal_simulator.problems import field_error, problem
 from portal_simulator.rest_models import InterviewRequestBody, OfferBody, StatusBody
 from portal_simulator.state import InterviewRequest, Offer
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 
 CORRUPT_DOCUMENT = "portal_simulator.corrupt_document"
 """Scope key set by the edge when the ``corrupt_document`` fault fired for this call."""
+OVERSIZE_DOCUMENT = "portal_simulator.oversize_document"
+"""Scope key set by the edge to the extra bytes of an ``oversize_document`` fault."""
 
 Handler = Callable[[bytes], Awaitable[Response]]
 
@@ -227,20 +231,38 @@ async def update_status(request: Request) -> Response:
 
 
 async def document_content(request: Request) -> Response:
+    """The bytes, streamed (a document may be hundreds of megabytes), with ``Content-Length``.
+
+    Faults the edge decided for this call: ``corrupt_document`` flips the first byte (same size,
+    wrong sha256); ``oversize_document`` sends ``extra`` more bytes than announced, without a
+    ``Content-Length`` (chunked), as a portal that lies about a file would.
+    """
     document_id = request.path_params["doc_id"]
     document = _simulator(request).state.documents.get(document_id)
     if document is None:
         return problem(404, "Document not found", detail=f"no document {document_id}")
-    content = document.file.content
-    if request.scope.get(CORRUPT_DOCUMENT):
-        content = bytes([content[0] ^ 0xFF]) + content[1:]
-    return Response(
-        content,
-        headers={
-            "content-type": document.file.content_type,
-            "content-disposition": f'attachment; filename="{document.file.file_name}"',
-        },
-    )
+    file = document.file
+    corrupt = bool(request.scope.get(CORRUPT_DOCUMENT))
+    extra = int(request.scope.get(OVERSIZE_DOCUMENT) or 0)
+    headers = {
+        "content-type": file.content_type,
+        "content-disposition": f'attachment; filename="{file.file_name}"',
+    }
+    if not extra:
+        headers["content-length"] = str(file.size)
+    return StreamingResponse(_body(file, corrupt=corrupt, extra=extra), headers=headers)
+
+
+async def _body(file: DocumentFile, *, corrupt: bool, extra: int) -> AsyncIterator[bytes]:
+    for index, chunk in enumerate(c for c in file.chunks() if c):
+        yield bytes([chunk[0] ^ 0xFF]) + chunk[1:] if index == 0 and corrupt else chunk
+        await asyncio.sleep(0)  # let other requests in while a large file streams
+    filler = b"\x00" * min(extra, 1024 * 1024)
+    while extra > 0:
+        piece = filler[:extra]
+        extra -= len(piece)
+        yield piece
+        await asyncio.sleep(0)
 
 
 ROUTES = [

@@ -15,7 +15,7 @@ from typing import Any
 
 from portal_simulator.clock import Clock
 from portal_simulator.config import Behaviour
-from portal_simulator.documents import GeneratedFile
+from portal_simulator.documents import DocumentFile
 from portal_simulator.events import Envelope
 from portal_simulator.faults import FaultPlan
 from portal_simulator.idempotency import IdempotencyStore
@@ -28,7 +28,7 @@ from portal_simulator.times import rfc3339
 class StoredDocument:
     id: str
     candidate_id: str
-    file: GeneratedFile
+    file: DocumentFile
 
 
 @dataclass(slots=True)

@@ -1,9 +1,9 @@
 """`make demo`, second half: what the ATS made of the scenario, candidate by candidate.
 
 Reads the app's database (``DATABASE_URL`` from the environment or ``local.settings.json``),
-waits until the queue is drained, and prints each candidate's stage, review flag, AI screening
-band, assessments, documents and interviews/offers. Local demo data only: never point this at
-a database with real candidates.
+waits until the queue is drained and every document verified or rejected, and prints each
+candidate's stage, review flag, AI screening band, assessments, documents and interviews/offers.
+Local demo data only: never point this at a database with real candidates.
 """
 
 from __future__ import annotations
@@ -26,24 +26,37 @@ def database_url() -> str:
     return str(values["DATABASE_URL"])
 
 
+def _count(conn: psycopg.Connection[dict[str, object]], sql: str) -> int:
+    row = conn.execute(sql).fetchone()
+    return int(row["n"]) if row else 0  # type: ignore[call-overload]
+
+
 def wait_for_drain(conn: psycopg.Connection[dict[str, object]], seconds: float = 20) -> None:
     deadline, last = time.monotonic() + seconds, -1
     while time.monotonic() < deadline:
-        row = conn.execute(
-            "SELECT count(*) AS n FROM devhost.messages WHERE queue = 'portal-events'"
-        ).fetchone()
-        pending = int(row["n"]) if row else 0  # type: ignore[call-overload]
-        count_row = conn.execute("SELECT count(*) AS n FROM webhook_events").fetchone()
-        count = int(count_row["n"]) if count_row else 0  # type: ignore[call-overload]
+        pending = _count(conn, "SELECT count(*) AS n FROM devhost.messages WHERE queue = 'portal-events'")
+        count = _count(conn, "SELECT count(*) AS n FROM webhook_events")
         if pending == 0 and count == last:
             return
         last = count
         time.sleep(1)
 
 
+def wait_for_documents(conn: psycopg.Connection[dict[str, object]], seconds: float = 60) -> None:
+    """Until no document is pending or transferred (being fetched or verified)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _count(
+            conn, "SELECT count(*) AS n FROM candidate_documents WHERE status IN ('pending', 'transferred')"
+        ):
+            return
+        time.sleep(0.5)
+
+
 def main() -> int:
     with psycopg.connect(database_url(), row_factory=dict_row, autocommit=True) as conn:
         wait_for_drain(conn)
+        wait_for_documents(conn)
         candidates = conn.execute(
             "SELECT id, portal_candidate_id, first_name, stage, needs_review "
             "FROM candidates ORDER BY created_at"
@@ -68,12 +81,22 @@ def main() -> int:
                     result = a["status"] if a["score"] is None else f"{a['score']}/{a['max_score']}"
                     print(f"      {a['assessment_type']} {result} passed={a['passed']}")
             for d in conn.execute(
-                "SELECT kind, size_bytes, status FROM candidate_documents WHERE candidate_id = %s",
+                "SELECT kind, content_type, size_bytes, status, blob_path, "
+                "coalesce(rejection_reason, last_error) AS reason "
+                "FROM candidate_documents WHERE candidate_id = %s",
                 (cand["id"],),
             ):
-                print(f"      document {d['kind']} ({d['size_bytes']:,} bytes) {d['status']}")
+                where = f" -> blob {d['blob_path']}" if d["blob_path"] else ""
+                why = f" ({d['reason']})" if d["reason"] and d["status"] != "verified" else ""
+                print(
+                    f"      document {d['kind']} {d['content_type']} ({d['size_bytes']:,} bytes) "
+                    f"{d['status']}{why}{where}"
+                )
         summary = conn.execute(
             "SELECT status, count(*) AS n FROM webhook_events GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        documents = conn.execute(
+            "SELECT status, count(*) AS n FROM candidate_documents GROUP BY 1 ORDER BY 1"
         ).fetchall()
         rejected = conn.execute("SELECT count(*) AS n FROM rejected_deliveries").fetchone()
         print(
@@ -81,6 +104,7 @@ def main() -> int:
             + ", ".join(f"{r['n']} {r['status']}" for r in summary)
             + f"; {rejected['n'] if rejected else 0} deliveries rejected"
         )
+        print("Documents: " + (", ".join(f"{r['n']} {r['status']}" for r in documents) or "none"))
     return 0
 
 

@@ -14,17 +14,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
+from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
-from azure.storage.blob.aio import BlobServiceClient
+from azure.storage.blob.aio import BlobServiceClient, ExponentialRetry
 from psycopg_pool import AsyncConnectionPool
 
 from shared import metrics
 from shared.alerts import Alerter
 from shared.circuit_breaker import CircuitBreaker
 from shared.db import create_pool
-from shared.errors import ConfigurationError
+from shared.documents.addresses import AddressPolicy
+from shared.documents.blobs import DocumentBlobs
+from shared.documents.download import DocumentDownloader
+from shared.documents.scan import Scanner, create_scanner
+from shared.documents.transfer import DocumentTransfer
+from shared.documents.transport import PinnedTransport
+from shared.documents.verify import DocumentVerification
+from shared.errors import ConfigurationError, IntegrationError
 from shared.health.alert_state import AlertStore, RedisDedupe
 from shared.health.breaker import BreakerReader
 from shared.health.collect import HealthSources
@@ -48,9 +56,16 @@ log = logging.getLogger(__name__)
 
 def create_blob_service(settings: Settings) -> BlobServiceClient:
     """Connection string locally (Azurite); ``DocumentsStorage__serviceUri`` + identity in Azure."""
+    # The SDK's default retries wait 15 s, 18 s, 24 s: a function must not sit in them while
+    # Blob Storage is away; it re-sends its message with DESIGN.md's backoff instead.
+    options: dict[str, Any] = {
+        "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=2),
+        "connection_timeout": 5,
+        "read_timeout": 30,
+    }
     if settings.documents_storage:
         try:
-            return BlobServiceClient.from_connection_string(settings.documents_storage)
+            return BlobServiceClient.from_connection_string(settings.documents_storage, **options)
         except ValueError:
             # The SDK's message may quote the connection string; name the setting instead.
             raise ConfigurationError(
@@ -60,7 +75,9 @@ def create_blob_service(settings: Settings) -> BlobServiceClient:
     from azure.identity.aio import DefaultAzureCredential
 
     assert settings.documents_storage_service_uri is not None  # guaranteed by Settings validation
-    return BlobServiceClient(settings.documents_storage_service_uri, credential=DefaultAzureCredential())
+    return BlobServiceClient(
+        settings.documents_storage_service_uri, credential=DefaultAzureCredential(), **options
+    )
 
 
 @dataclass
@@ -116,14 +133,81 @@ class Runtime:
         return runtime
 
     @cached_property
-    def portal(self) -> PortalClient:
-        breaker = CircuitBreaker(
+    def portal_breaker(self) -> CircuitBreaker:
+        """The one breaker of every portal call (PortalClient and the document downloads)."""
+        return CircuitBreaker(
             self.redis,
             self.settings.redis_key_prefix,
             failure_threshold=self.settings.circuit_failure_threshold,
             cooldown_seconds=self.settings.circuit_cooldown_seconds,
         )
-        return PortalClient(self.portal_http, self.secrets, breaker)
+
+    @cached_property
+    def portal(self) -> PortalClient:
+        return PortalClient(self.portal_http, self.secrets, self.portal_breaker)
+
+    @cached_property
+    def address_policy(self) -> AddressPolicy:
+        """Where document downloads may connect (tests replace it to inject a resolver)."""
+        return AddressPolicy.for_portal(self.settings.portal_base_url)
+
+    @cached_property
+    def documents_http(self) -> httpx.AsyncClient:
+        """A client of its own for document downloads: its transport connects only to the
+        address it checked (closed in :meth:`close` when it was built)."""
+        return httpx.AsyncClient(
+            transport=PinnedTransport(self.address_policy),
+            timeout=httpx.Timeout(self.settings.portal_timeout_seconds),
+            follow_redirects=False,
+        )
+
+    @cached_property
+    def document_downloader(self) -> DocumentDownloader:
+        async def probe() -> bool:
+            try:
+                await self.portal.health()
+            except IntegrationError:
+                return False
+            return True
+
+        return DocumentDownloader(
+            self.documents_http,
+            self.secrets,
+            breaker=self.portal_breaker,
+            probe=probe,
+            portal_base_url=self.settings.portal_base_url,
+        )
+
+    @cached_property
+    def document_blobs(self) -> DocumentBlobs:
+        return DocumentBlobs(self.blobs, self.settings.documents_container)
+
+    @cached_property
+    def document_scanner(self) -> Scanner:
+        return create_scanner(
+            self.settings.document_scan_command, self.settings.document_scan_url, self.portal_http
+        )
+
+    @cached_property
+    def document_transfer(self) -> DocumentTransfer:
+        return DocumentTransfer(
+            db=self.db,
+            sender=self.sender,
+            blobs=self.document_blobs,
+            downloader=self.document_downloader,
+            alerter=self.alerter,
+            max_bytes=self.settings.document_max_bytes,
+        )
+
+    @cached_property
+    def document_verification(self) -> DocumentVerification:
+        return DocumentVerification(
+            db=self.db,
+            sender=self.sender,
+            blobs=self.document_blobs,
+            alerter=self.alerter,
+            scanner=self.document_scanner,
+        )
 
     @cached_property
     def alerter(self) -> Alerter:
@@ -240,6 +324,11 @@ class Runtime:
         if "queue_depths" in self.__dict__:
             with contextlib.suppress(Exception):
                 await self.queue_depths.close()
+        if "documents_http" in self.__dict__:
+            try:
+                await self.documents_http.aclose()
+            except Exception:
+                log.warning("closing the documents client failed", exc_info=True)
         for closer in (
             self.portal_http.aclose,
             self.blobs.close,

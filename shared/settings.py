@@ -350,6 +350,24 @@ _ALIASES = frozenset(
 #: Every setting name the app reads (the Settings model's aliases).
 SETTING_NAMES: frozenset[str] = _ALIASES
 
+
+def database_url(environ: Mapping[str, str]) -> str:
+    """``DATABASE_URL`` alone, read and checked as :class:`Settings` reads and checks it.
+
+    For tools that need only the database (``python -m ops``): demanding every app setting of
+    an operator who wants to list failed events would be wrong. Raises
+    :class:`ConfigurationError` naming the setting when it is unset, empty or malformed; never
+    echoes the value (it may hold a password).
+    """
+    value = setting(environ, "DATABASE_URL")
+    if value is None:
+        raise ConfigurationError("DATABASE_URL is required and not set (an empty value counts as not set)")
+    try:
+        return _require_url(value, "DATABASE_URL", POSTGRES_SCHEMES, "postgresql://user@host:5432/db")
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The worker's settings, read once from ``os.environ``."""

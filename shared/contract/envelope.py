@@ -4,20 +4,30 @@ The contract answers the first failing check: 413 and 401 belong to the receiver
 :mod:`shared.contract.signature`); this module does the rest, in this order:
 
 1. **400** :class:`MalformedDelivery`, reason by reason, first failure wins:
-   ``not_json`` (not UTF-8 JSON, or not a JSON object), ``content_type`` (``Content-Type`` not
-   ``application/json`` or ``application/*+json``), ``envelope`` (``id``/``type``/
-   ``created_at``/``data`` missing or malformed; ``data`` must be an object; all such fields
-   reported together), ``id_mismatch`` (``id`` differs from ``webhook-id``),
+   ``not_json`` (not UTF-8 JSON, or not a JSON object; ``NaN``/``Infinity`` or nesting deeper
+   than 32 levels anywhere, each named by its path from the body's root), ``content_type``
+   (``Content-Type`` not ``application/json`` or ``application/*+json``), ``envelope``
+   (``id``/``type``/``created_at``/``data`` missing or malformed; ``data`` must be an object;
+   all such fields reported together), ``id_mismatch`` (``id`` differs from ``webhook-id``),
    ``type_not_importable`` (bulk import only: a line that is not ``candidate.created/updated``),
-   ``status_mismatch`` (``data.<object>.status`` disagrees with ``type``).
+   ``unstorable`` (a value outside a known type's ``data`` that the pipeline cannot store: NUL,
+   a lone surrogate, a number out of range, in an unknown field of the envelope or anywhere in
+   an unknown type's ``data``), ``status_mismatch`` (``data.<object>.status`` disagrees with
+   ``type``).
 2. An unknown ``type`` is not an error: it yields an :class:`~shared.contract.events.UnknownEvent`.
 3. **422** :class:`DataInvalid` (or :class:`ConsentMissing`): a known type whose ``data`` fails
-   validation; every broken rule is one :class:`~shared.errors.FieldError` whose ``field`` is
-   the path inside ``data`` (``candidate.work_history[0].start_date``).
+   validation, or holds a value the pipeline cannot store (:mod:`shared.contract.storable`);
+   every broken rule is one :class:`~shared.errors.FieldError` whose ``field`` is the path
+   inside ``data`` (``candidate.work_history[0].start_date``).
+
+So every string of an accepted body, keys and unknown fields included, is storable in
+PostgreSQL, and every model this module returns is built only from such a body.
 
 Speed: the body is parsed once, by the C ``json`` scanner with ``parse_float=Decimal`` (so a
-score is the decimal the portal wrote, never a float), the envelope is checked in plain Python,
-and ``data`` goes through one pydantic model whose schema was compiled at import.
+score is the decimal the portal wrote, never a float), walked once for storability, the
+envelope is checked in plain Python, and ``data`` goes through one pydantic model whose schema
+was compiled at import. Only a body the scanner refuses is read a second time, leniently, to
+name the field that made it fail.
 """
 
 from __future__ import annotations
@@ -46,6 +56,15 @@ from shared.contract.events import (
     UnknownEvent,
 )
 from shared.contract.fields import PORTAL_BASE_URL_CONTEXT_KEY, parse_rfc3339
+from shared.contract.storable import (
+    Problem,
+    ProblemKind,
+    Problems,
+    deep_container_path,
+    escape_unstorable,
+    find_problems,
+    format_path,
+)
 from shared.errors import FieldError, PermanentError, ValidationFailed
 
 __all__ = [
@@ -71,6 +90,7 @@ _MAX_TYPE_LENGTH: Final = 100
 # The path of the consent inside a profile event's data, and every path above it: an error on
 # any of them means the payload cannot be shown to carry the consent.
 _CONSENT_PATHS: Final = frozenset({"candidate", "candidate.consents", "candidate.consents.data_processing"})
+_ENVELOPE_FIELDS: Final = frozenset({"id", "type", "created_at", "data"})
 
 
 class MalformedReason(StrEnum):
@@ -82,6 +102,7 @@ class MalformedReason(StrEnum):
     ID_MISMATCH = "id_mismatch"
     TYPE_NOT_IMPORTABLE = "type_not_importable"
     STATUS_MISMATCH = "status_mismatch"
+    UNSTORABLE = "unstorable"
 
 
 class MalformedDelivery(PermanentError):
@@ -95,6 +116,8 @@ class MalformedDelivery(PermanentError):
     """
 
     status_code: Final = 400
+    #: PostgreSQL would refuse the body as ``jsonb`` (set when the storability pass ran).
+    refused_by_jsonb: bool = False
 
     def __init__(
         self,
@@ -122,6 +145,9 @@ class DataInvalid(ValidationFailed):
 
     status_code: Final = 422
     consent_missing: bool = False
+    #: PostgreSQL would refuse the body as ``jsonb`` (a NUL, a lone surrogate, ...): a
+    #: rejection keeps it as text.
+    refused_by_jsonb: bool = False
 
     def __init__(
         self, message: str, errors: Sequence[FieldError], *, event_id: str, event_type: EventType
@@ -158,25 +184,68 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError("not JSON")
 
 
+def _int_or_decimal(text: str) -> int | Decimal:
+    # Python refuses integers of more than 4300 digits; as a Decimal the storability pass
+    # names the field (far beyond a double's range) instead of the whole body failing.
+    try:
+        return int(text)
+    except ValueError:
+        return Decimal(text)
+
+
 # One decoder for every call: json.loads() with keyword arguments builds a new one each time.
 _DECODER: Final = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+# For a body _DECODER refused: reads NaN/Infinity as Decimal and over-long integers too, so
+# that find_problems() can name where they are. Never used for a body that is accepted.
+_LENIENT_DECODER: Final = json.JSONDecoder(
+    parse_float=Decimal, parse_int=_int_or_decimal, parse_constant=Decimal
+)
 _KNOWN_TYPES: Final[Mapping[str, EventType]] = {member.value: member for member in EventType}
+_NOT_JSON: Final = "body is not valid JSON"
 
 
 def decode_json_object(body: bytes) -> dict[str, Any]:
     """The JSON object in ``body`` (UTF-8), numbers with a fraction or exponent as ``Decimal``.
 
-    Raises :class:`MalformedDelivery` (``not_json``) for anything else: invalid UTF-8, invalid
-    JSON, NaN/Infinity, nesting too deep, integers longer than Python's safety limit, or a
-    top-level value that is not an object.
+    Raises :class:`MalformedDelivery` (``not_json``) for invalid UTF-8, invalid JSON, a
+    top-level value that is not an object, ``NaN``/``Infinity`` (naming each one's path), and
+    nesting too deep for the decoder (naming the first container beyond
+    :data:`~shared.contract.storable.MAX_DEPTH`). An integer over Python's 4300-digit limit
+    comes back as a ``Decimal``, for :func:`validate_envelope_object` to refuse by its path.
     """
     try:
-        value = _DECODER.decode(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise MalformedDelivery(MalformedReason.NOT_JSON, "body is not valid JSON") from None
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedDelivery(MalformedReason.NOT_JSON, _NOT_JSON) from None
+    try:
+        value = _DECODER.decode(text)
+    except RecursionError:
+        raise _too_deep_for_the_decoder(text) from None
+    except ValueError:
+        value = _decode_leniently(text)
     if not isinstance(value, dict):
         raise MalformedDelivery(MalformedReason.NOT_JSON, "body must be a JSON object")
     return value
+
+
+def _decode_leniently(text: str) -> Any:
+    """A body the fast decoder refused, read again only to say where: a ``NaN`` is still
+    refused here (never returned), an over-long integer is returned as a ``Decimal``."""
+    try:
+        value = _LENIENT_DECODER.decode(text)
+    except RecursionError:
+        raise _too_deep_for_the_decoder(text) from None
+    except ValueError:
+        raise MalformedDelivery(MalformedReason.NOT_JSON, _NOT_JSON) from None
+    if isinstance(value, dict):
+        _readable(value)
+    return value
+
+
+def _too_deep_for_the_decoder(text: str) -> MalformedDelivery:
+    path = deep_container_path(text)
+    errors = () if path is None else (FieldError(format_path(path), ProblemKind.TOO_DEEP.value),)
+    return MalformedDelivery(MalformedReason.NOT_JSON, _NOT_JSON, errors)
 
 
 def is_json_content_type(content_type: str | None) -> bool:
@@ -200,11 +269,19 @@ def is_json_content_type(content_type: str | None) -> bool:
 
 
 def _string_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) and len(value) <= 200 else None
+    """An envelope value worth keeping beside a rejection (logs, ``rejected_deliveries``):
+    a string of at most 200 characters, with NUL and lone surrogates written as escapes so
+    that storing it can never fail."""
+    return escape_unstorable(value) if isinstance(value, str) and len(value) <= 200 else None
 
 
-def _check_envelope(obj: Mapping[str, Any]) -> tuple[Envelope, dict[str, Any]]:
-    """The envelope's own fields, all checked; every failure goes into one ``envelope`` 400."""
+def _check_envelope(obj: Mapping[str, Any], unstorable: Sequence[Problem]) -> tuple[Envelope, dict[str, Any]]:
+    """The envelope's own fields, all checked; every failure goes into one ``envelope`` 400.
+
+    ``unstorable``: the storability pass's findings; one that is an envelope field itself (a
+    ``type`` with NUL, which as an unknown type would otherwise be kept) is reported here
+    unless the field already broke another rule.
+    """
     errors: list[FieldError] = []
     event_id, event_type = obj.get("id"), obj.get("type")
     created_at, data = obj.get("created_at"), obj.get("data")
@@ -240,6 +317,11 @@ def _check_envelope(obj: Mapping[str, Any]) -> tuple[Envelope, dict[str, Any]]:
     elif not isinstance(data, dict):
         errors.append(FieldError("data", "must be an object"))
 
+    named = {error.field for error in errors}
+    for problem in unstorable:
+        field = problem.path[0] if len(problem.path) == 1 else None
+        if field in _ENVELOPE_FIELDS and field not in named:
+            errors.append(FieldError(str(field), problem.message))
     if errors:
         raise MalformedDelivery(
             MalformedReason.ENVELOPE,
@@ -257,16 +339,6 @@ def _check_envelope(obj: Mapping[str, Any]) -> tuple[Envelope, dict[str, Any]]:
         id=event_id, type=event_type, event_type=_KNOWN_TYPES.get(event_type), created_at=parsed_created_at
     )
     return envelope, data
-
-
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path = f"{path}.{part}" if path else part
-    return path
 
 
 # Messages for pydantic's own error types (those not raised by shared.contract.fields). None of
@@ -303,7 +375,7 @@ def _message(error: ErrorDetails) -> str:
 def field_errors(exc: ValidationError) -> tuple[FieldError, ...]:
     """One :class:`FieldError` per pydantic error, path inside ``data``, message without input."""
     return tuple(
-        FieldError(_field_path(error["loc"]), _message(error))
+        FieldError(format_path(error["loc"]), _message(error))
         for error in exc.errors(include_url=False, include_context=True, include_input=True)
     )
 
@@ -327,18 +399,38 @@ def _check_status(envelope: Envelope, data: Mapping[str, Any]) -> None:
         )
 
 
-def _validate_data(envelope: Envelope, data: dict[str, Any], portal_base_url: str) -> KnownEventData:
+def _validate_data(
+    envelope: Envelope, data: dict[str, Any], portal_base_url: str, unstorable: Sequence[FieldError]
+) -> KnownEventData:
     assert envelope.event_type is not None  # callers pass known types only
     model = DATA_MODELS[envelope.event_type]
     try:
-        return model.model_validate(data, context={PORTAL_BASE_URL_CONTEXT_KEY: portal_base_url})
+        validated = model.model_validate(data, context={PORTAL_BASE_URL_CONTEXT_KEY: portal_base_url})
     except ValidationError as exc:
-        errors = field_errors(exc)
+        errors = _with_unstorable(field_errors(exc), unstorable)
+    else:
+        if not unstorable:
+            return validated
+        errors = _with_unstorable((), unstorable)
     # Raised outside the except block: the pydantic error (which holds input values) must not
     # ride along as __context__ into a logged traceback.
     consent = envelope.event_type in IMPORTABLE_EVENT_TYPES and any(e.field in _CONSENT_PATHS for e in errors)
     cls = ConsentMissing if consent else DataInvalid
     raise cls("event data failed validation", errors, event_id=envelope.id, event_type=envelope.event_type)
+
+
+def _with_unstorable(
+    errors: Sequence[FieldError], unstorable: Sequence[FieldError]
+) -> tuple[FieldError, ...]:
+    """The model's errors, then a storability error for each field not named yet: one error
+    per field (a file name with NUL is already "not a plain file name")."""
+    named = {error.field for error in errors}
+    extra: list[FieldError] = []
+    for error in unstorable:
+        if error.field not in named:
+            named.add(error.field)
+            extra.append(error)
+    return (*errors, *extra)
 
 
 def validate_envelope_object(
@@ -355,8 +447,51 @@ def validate_envelope_object(
     given, any other type (unknown ones included) is a 400 ``type_not_importable``. Numbers
     should be ``Decimal`` (``json.loads(..., parse_float=Decimal)``); a float is read through
     its shortest ``repr``, which is exact for what portals send but not in general.
+
+    What it returns is built from a body in which every string, key and number is storable
+    (:mod:`shared.contract.storable`): times are aware datetimes, scores ``Decimal``, ATS ids
+    ``UUID``; nothing after this needs to read the raw JSON again except for unknown fields.
     """
-    envelope, data = _check_envelope(obj)
+    problems = _readable(obj)
+    return _validate(obj, problems, portal_base_url, webhook_id, allowed_types)
+
+
+def _readable(obj: Mapping[str, Any]) -> Problems:
+    """The storability pass; a body with NaN/Infinity or nesting too deep is not JSON (400)."""
+    problems = find_problems(obj)
+    if problems.unreadable:
+        raise MalformedDelivery(
+            MalformedReason.NOT_JSON,
+            _NOT_JSON,
+            [FieldError(format_path(problem.path), problem.message) for problem in problems.unreadable],
+            event_id=_string_or_none(obj.get("id")),
+            event_type=_string_or_none(obj.get("type")),
+        )
+    return problems
+
+
+def _validate(
+    obj: Mapping[str, Any],
+    problems: Problems,
+    portal_base_url: str,
+    webhook_id: str | None,
+    allowed_types: Collection[EventType] | None,
+) -> tuple[Envelope, PortalEvent]:
+    try:
+        return _validate_checked(obj, problems, portal_base_url, webhook_id, allowed_types)
+    except (MalformedDelivery, DataInvalid) as refused:
+        refused.refused_by_jsonb = problems.refused_by_jsonb
+        raise
+
+
+def _validate_checked(
+    obj: Mapping[str, Any],
+    problems: Problems,
+    portal_base_url: str,
+    webhook_id: str | None,
+    allowed_types: Collection[EventType] | None,
+) -> tuple[Envelope, PortalEvent]:
+    envelope, data = _check_envelope(obj, problems.unstorable)
     if webhook_id is not None and envelope.id != webhook_id:
         raise MalformedDelivery(
             MalformedReason.ID_MISMATCH,
@@ -374,10 +509,38 @@ def validate_envelope_object(
             event_id=envelope.id,
             event_type=envelope.type,
         )
+    in_data, elsewhere = _split_unstorable(problems.unstorable, known_type=envelope.event_type is not None)
+    if elsewhere:
+        raise MalformedDelivery(
+            MalformedReason.UNSTORABLE,
+            "the body holds values that cannot be stored",
+            [FieldError(format_path(problem.path), problem.message) for problem in elsewhere],
+            event_id=envelope.id,
+            event_type=envelope.type,
+        )
     if envelope.event_type is None:
         return envelope, UnknownEvent(envelope.type)
     _check_status(envelope, data)
-    return envelope, _validate_data(envelope, data, portal_base_url)
+    return envelope, _validate_data(envelope, data, portal_base_url, in_data)
+
+
+def _split_unstorable(
+    problems: Sequence[Problem], *, known_type: bool
+) -> tuple[list[FieldError], list[Problem]]:
+    """A known type's ``data`` problems as 422 field errors (paths inside ``data``), and the
+    rest: unknown envelope fields and an unknown type's ``data`` (a 400, paths from the root).
+    An envelope field's own problem was already reported by :func:`_check_envelope`."""
+    in_data: list[FieldError] = []
+    elsewhere: list[Problem] = []
+    for problem in problems:
+        path = problem.path
+        if len(path) == 1 and path[0] in _ENVELOPE_FIELDS:
+            continue
+        if known_type and len(path) > 1 and path[0] == "data":
+            in_data.append(FieldError(format_path(path[1:]), problem.message))
+        else:
+            elsewhere.append(problem)
+    return in_data, elsewhere
 
 
 def parse_event(
@@ -390,14 +553,17 @@ def parse_event(
     in the order of this module's docstring.
     """
     obj = decode_json_object(body)
+    problems = _readable(obj)
     if not is_json_content_type(content_type):
-        raise MalformedDelivery(
+        wrong_type = MalformedDelivery(
             MalformedReason.CONTENT_TYPE,
             "Content-Type must be application/json",
             event_id=_string_or_none(obj.get("id")),
             event_type=_string_or_none(obj.get("type")),
         )
-    return validate_envelope_object(obj, portal_base_url=portal_base_url, webhook_id=webhook_id)
+        wrong_type.refused_by_jsonb = problems.refused_by_jsonb
+        raise wrong_type
+    return _validate(obj, problems, portal_base_url, webhook_id, None)
 
 
 def parse_import_line(line: bytes, *, portal_base_url: str) -> tuple[Envelope, CandidateProfileData]:

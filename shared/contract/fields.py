@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Any, Final, NamedTuple
@@ -205,6 +205,7 @@ _DATE_TIME: Final = re.compile(
 _DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATE_TIME_MESSAGE: Final = "must be an RFC 3339 date-time with an offset, e.g. 2026-11-28T10:00:00Z"
 _DATE_MESSAGE: Final = "must be a date as YYYY-MM-DD"
+_DATE_TIME_RANGE_MESSAGE: Final = "must be an instant between years 0001 and 9999 in UTC"
 
 
 def parse_rfc3339(value: Any) -> datetime:
@@ -214,9 +215,17 @@ def parse_rfc3339(value: Any) -> datetime:
     try:
         # fromisoformat() takes "Z" and any number of fraction digits (it keeps microseconds)
         # but not the lower-case separators RFC 3339 allows; the regex fixed everything else.
-        return datetime.fromisoformat(value.upper())
+        parsed = datetime.fromisoformat(value.upper())
     except ValueError:
         raise contract_error(_DATE_TIME_MESSAGE) from None
+    # An instant whose UTC date falls outside years 1-9999 (0001-01-01T00:00:00+01:00) parses
+    # but cannot be converted or read back from PostgreSQL by Python: refused here, once.
+    if not 1 < parsed.year < 9999:
+        try:
+            parsed.astimezone(UTC)
+        except OverflowError:
+            raise contract_error(_DATE_TIME_RANGE_MESSAGE) from None
+    return parsed
 
 
 def _calendar_date(value: Any) -> date:

@@ -14,19 +14,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
 from shared import metrics
-from shared.contract.envelope import ConsentMissing, MalformedDelivery, parse_import_line
+from shared.contract.envelope import MalformedDelivery, parse_import_line
 from shared.contract.signature import SignatureRejected
 from shared.db import transaction
 from shared.errors import DependencyUnavailable, FieldError, MessageTooLarge, ValidationFailed
 from shared.inbound.answers import SECRETS_UNAVAILABLE, Answer
-from shared.inbound.receiver import EVENT_TYPE, RECEIVED_AT, SOURCE, SignatureCheck, payload_of, too_large
+from shared.inbound.receiver import (
+    EVENT_TYPE,
+    RECEIVED_AT,
+    SOURCE,
+    SignatureCheck,
+    invalid_rejection,
+    malformed_rejection,
+    too_large,
+)
 from shared.inbound.rejections import Rejection, record_rejection_metrics, store_rejections
 from shared.messaging import PORTAL_EVENTS, MessageSender, OutboundMessage
 from shared.redis_store import ProcessedEvents, RedisUnavailable
@@ -145,29 +153,24 @@ class BulkImporter:
         max_line = self._settings.webhook_max_body_bytes
         if len(line.raw) > max_line:
             line.status, line.errors = "invalid", (FieldError("", f"line larger than {max_line} bytes"),)
-            return self._line_rejection(line, 413, "line_too_large", payload=None)
+            return self._line_rejection(line, Rejection(413, "line_too_large", errors=line.errors))
         try:
             envelope, _ = parse_import_line(line.raw, portal_base_url=self._settings.portal_base_url)
         except MalformedDelivery as exc:
             line.event_id, line.event_type = exc.event_id, exc.event_type
             line.status, line.errors = "invalid", exc.errors or (FieldError("", exc.detail),)
-            return self._line_rejection(line, 400, f"malformed:{exc.reason.value}", payload_of(line.raw))
+            rejection = malformed_rejection(exc, line.raw, line.event_id)
+            return self._line_rejection(line, replace(rejection, errors=line.errors))
         except ValidationFailed as exc:
             line.event_id = getattr(exc, "event_id", None)
             line.event_type = getattr(exc, "event_type", None)
             line.status, line.errors = "invalid", exc.errors
-            consent = isinstance(exc, ConsentMissing)
-            return self._line_rejection(
-                line,
-                422,
-                "consent_missing" if consent else "invalid_data",
-                None if consent else payload_of(line.raw),
-            )
+            return self._line_rejection(line, invalid_rejection(exc, line.raw, line.event_id))
         line.event_id, line.event_type = envelope.id, envelope.type
         return None
 
-    def _line_rejection(self, line: _Line, status: int, reason: str, payload: object) -> Rejection:
-        rejection = Rejection(status, reason, line.event_id, line.event_type, line.errors, payload)
+    def _line_rejection(self, line: _Line, rejection: Rejection) -> Rejection:
+        rejection = replace(rejection, event_id=line.event_id, event_type=line.event_type)
         record_rejection_metrics(rejection, endpoint=ENDPOINT)
         return rejection
 

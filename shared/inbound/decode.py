@@ -80,12 +80,15 @@ def decode(message: QueuedMessage, *, portal_base_url: str, now: datetime) -> De
     try:
         envelope, data = validate_envelope_object(obj, portal_base_url=portal_base_url)
     except MalformedDelivery as exc:
-        return _settle(base, Failed(f"malformed event ({exc.reason.value}): {fields_of(exc.errors)}"))
-    except ConsentMissing as exc:
-        failed = Failed(f"event data failed validation: {fields_of(exc.errors)}")
-        return Decoded(message, event_id, event_type, received_at, attempts, NO_PAYLOAD, settled=failed)
+        failed = Failed(f"malformed event ({exc.reason.value}): {fields_of(exc.errors)}")
+        return _settle(base, failed, keep_payload=not exc.refused_by_jsonb)
+    except ConsentMissing as exc:  # a profile without consent is never stored, not even failed
+        return _settle(
+            base, Failed(f"event data failed validation: {fields_of(exc.errors)}"), keep_payload=False
+        )
     except ValidationFailed as exc:
-        return _settle(base, Failed(f"event data failed validation: {fields_of(exc.errors)}"))
+        failed = Failed(f"event data failed validation: {fields_of(exc.errors)}")
+        return _settle(base, failed, keep_payload=not getattr(exc, "refused_by_jsonb", False))
     except Exception as exc:  # a bug in validation must fail this message, not its batch
         log.exception("reading event %s raised %s", event_id, type(exc).__name__)
         return _settle(base, Failed(f"{type(exc).__name__} while validating the event"))
@@ -107,8 +110,11 @@ def decode(message: QueuedMessage, *, portal_base_url: str, now: datetime) -> De
     return Decoded(message, event_id, event_type, received_at, attempts, base.payload, event=event)
 
 
-def _settle(decoded: Decoded, outcome: Failed | Ignored) -> Decoded:
-    return replace(decoded, settled=outcome)
+def _settle(decoded: Decoded, outcome: Failed | Ignored, *, keep_payload: bool = True) -> Decoded:
+    """``decoded`` with its outcome; without its payload when it must not or cannot be stored
+    (a missing consent; a body PostgreSQL's jsonb refuses, whose failure would otherwise cost
+    the batch its fast path)."""
+    return replace(decoded, settled=outcome, payload=decoded.payload if keep_payload else NO_PAYLOAD)
 
 
 def _received_at(message: QueuedMessage, now: datetime) -> datetime:

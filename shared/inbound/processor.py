@@ -29,8 +29,6 @@ only when even the re-send fails (then the host abandons and Service Bus redeliv
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -55,6 +53,7 @@ from shared.inbound.transform import profile as profile_from
 from shared.inbound.writes import Write
 from shared.messaging import PORTAL_EVENTS, MessageSender
 from shared.outcomes import STATUS, Failed, Ignored, Outcome, Processed, RetryLater
+from shared.parked import PARK, park_parameters
 from shared.portal_client import PortalClient
 from shared.queued import QueuedMessage
 from shared.redelivery import ATTEMPT, MAX_DELAY, reschedule
@@ -274,7 +273,9 @@ class EventProcessor:
                     results[item.event_id] = Duplicate()
                 elif item.settled is not None:
                     results[item.event_id] = item.settled
-            to_decide = _in_event_order([item for item in items if item.event_id not in results])
+            # Processing order is message order (DESIGN.md: "an offer's first answer in processing
+            # order is final"), as if the messages were handled one by one.
+            to_decide = [item for item in items if item.event_id not in results]
             state = await self._lock(conn, to_decide, fetched, known)
             writes: list[Write] = []
             for item in to_decide:
@@ -297,10 +298,7 @@ class EventProcessor:
         results: dict[str, Result] = {}
         async with transaction(self._db) as conn:
             state = BatchState({})
-            ordered = [item for item in items if item.event is None] + _in_event_order(
-                [item for item in items if item.event is not None]
-            )
-            for item in ordered:
+            for item in items:
                 snapshot = _snapshot(state, item)
                 try:
                     async with conn.transaction():
@@ -475,10 +473,6 @@ def _first_of_each(decoded: Iterable[Decoded]) -> list[Decoded]:
     return list(seen.values())
 
 
-def _in_event_order(items: list[Decoded]) -> list[Decoded]:
-    return sorted(items, key=lambda item: (item.event.created_at, item.event_id))  # type: ignore[union-attr]
-
-
 def _status_of(item: Decoded) -> str:
     return STATUS[type(item.settled)] if item.settled is not None else "processed"
 
@@ -598,27 +592,18 @@ def _restore(state: BatchState, snapshot: tuple[Any, ...]) -> None:
     state.interviews, state.offers = interviews, offers
 
 
-PARK = """
-INSERT INTO parked_messages (queue, message_id, body, reason, attempts)
-VALUES (%(queue)s, %(message_id)s, %(body)s::jsonb, %(reason)s, %(attempts)s)
-ON CONFLICT (queue, message_id) DO NOTHING
-"""
-
-
 async def _park_one(conn: psycopg.AsyncConnection[Any], message: QueuedMessage) -> None:
     """Keep the body as sent when PostgreSQL stores it, else its bytes in base64 (never lost)."""
-    params = {
-        "queue": PORTAL_EVENTS,
-        "message_id": message.message_id,
-        "reason": PARKED_REASON,
-        "attempts": int(message.property_str(ATTEMPT) or 1),
-    }
+    attempts = int(message.property_str(ATTEMPT) or 1)
     try:
         async with conn.transaction():
-            await conn.execute(PARK, {**params, "body": message.body.decode("utf-8")})
+            await conn.execute(
+                PARK, park_parameters(PORTAL_EVENTS, message, PARKED_REASON, attempts, as_base64=False)
+            )
     except _TRANSIENT:
         raise
     except (psycopg.Error, UnicodeDecodeError):
-        kept = json.dumps({"body_base64": base64.b64encode(message.body).decode("ascii")})
         async with conn.transaction():
-            await conn.execute(PARK, {**params, "body": kept})
+            await conn.execute(
+                PARK, park_parameters(PORTAL_EVENTS, message, PARKED_REASON, attempts, as_base64=True)
+            )

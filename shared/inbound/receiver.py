@@ -10,7 +10,6 @@ send is confirmed: 503 if it cannot be, 413 if the queue refuses it for its size
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -19,7 +18,7 @@ from datetime import UTC, datetime
 from psycopg_pool import AsyncConnectionPool
 
 from shared import metrics
-from shared.contract.envelope import ConsentMissing, MalformedDelivery, parse_event
+from shared.contract.envelope import ConsentMissing, MalformedDelivery, MalformedReason, parse_event
 from shared.contract.signature import (
     SignatureFailure,
     SignatureRejected,
@@ -106,14 +105,32 @@ def too_large(headers: Mapping[str, str], body: bytes, limit: int) -> bool:
     return len(body) > limit
 
 
-def payload_of(body: bytes) -> object:
-    """What ``rejected_deliveries.payload`` keeps: the JSON as sent, or the body as a JSON string
-    when it is not JSON (an operator still sees exactly what arrived)."""
-    try:
-        value: object = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return body.decode("utf-8", errors="replace")
-    return value
+def malformed_rejection(malformed: MalformedDelivery, body: bytes, event_id: str | None) -> Rejection:
+    """The trace of a 400: the body is kept, as JSON when it decoded as an object PostgreSQL
+    can hold, else as text."""
+    return Rejection(
+        400,
+        f"malformed:{malformed.reason.value}",
+        event_id,
+        malformed.event_type,
+        malformed.errors,
+        body,
+        as_json=malformed.reason is not MalformedReason.NOT_JSON and not malformed.refused_by_jsonb,
+    )
+
+
+def invalid_rejection(invalid: ValidationFailed, body: bytes, event_id: str | None) -> Rejection:
+    """The trace of a 422: the body is kept unless the failure is a missing consent."""
+    consent = isinstance(invalid, ConsentMissing)
+    return Rejection(
+        422,
+        "consent_missing" if consent else "invalid_data",
+        event_id,
+        getattr(invalid, "event_type", None),
+        invalid.errors,
+        None if consent else body,
+        as_json=not getattr(invalid, "refused_by_jsonb", False),
+    )
 
 
 class WebhookReceiver:
@@ -167,29 +184,10 @@ class WebhookReceiver:
             )
         except MalformedDelivery as malformed:
             return await self._reject(
-                Rejection(
-                    400,
-                    f"malformed:{malformed.reason.value}",
-                    malformed.event_id or webhook_id,
-                    malformed.event_type,
-                    malformed.errors,
-                    payload_of(body),
-                ),
-                detail=str(malformed),
+                malformed_rejection(malformed, body, malformed.event_id or webhook_id), detail=str(malformed)
             )
         except ValidationFailed as invalid:
-            consent = isinstance(invalid, ConsentMissing)
-            return await self._reject(
-                Rejection(
-                    422,
-                    "consent_missing" if consent else "invalid_data",
-                    webhook_id,
-                    getattr(invalid, "event_type", None),
-                    invalid.errors,
-                    None if consent else payload_of(body),
-                ),
-                detail=str(invalid),
-            )
+            return await self._reject(invalid_rejection(invalid, body, webhook_id), detail=str(invalid))
 
         try:
             if await self._processed.is_processed(envelope.id):
@@ -226,7 +224,9 @@ class WebhookReceiver:
             return Answer.problem(
                 503, "the event could not be queued; retry later", headers={"Retry-After": "5"}
             )
-        metrics.increment("deliveries_accepted", type=envelope.type)
+        # A label per known type, one for every unknown one: the portal's type text is not a
+        # bounded set, and a metric label must be.
+        metrics.increment("deliveries_accepted", type=envelope.type if envelope.event_type else "unknown")
         return ACCEPTED
 
     async def _reject(self, rejection: Rejection, *, detail: str, store: bool = True) -> Answer:

@@ -12,18 +12,23 @@ unset, ``ServiceBusConnection__fullyQualifiedNamespace`` Service Bus, ``DefaultA
 =====================================================  ====================================
 
 Anything else is a :class:`ConfigurationError` naming the setting (never echoing its value,
-which may hold a key).
+which may hold a key). The operator's :class:`DeadLetterQueues` is chosen the same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from shared.errors import ConfigurationError
 from shared.messaging.pg_pool import POSTGRES_SCHEMES
 from shared.messaging.port import MessageSender
+
+if TYPE_CHECKING:
+    # Only a type here: the dead-letter modules import shared.redelivery, which imports this
+    # package; the adapters are imported when built, as the senders are.
+    from shared.messaging.dead_letters import DeadLetterQueues
 
 CONNECTION_SETTING = "ServiceBusConnection"
 NAMESPACE_SETTING = "ServiceBusConnection__fullyQualifiedNamespace"
@@ -86,3 +91,17 @@ async def create_message_sender(source: _HasServiceBusSettings | Mapping[str, st
     if transport.kind == "servicebus-connection-string":
         return ServiceBusSender.from_connection_string(transport.target)
     return ServiceBusSender.from_namespace(transport.target)
+
+
+async def create_dead_letter_queues(source: _HasServiceBusSettings | Mapping[str, str]) -> DeadLetterQueues:
+    """Build the dead-letter adapter for these settings (the operator CLI's; never the app's)."""
+    transport = choose_transport(source)
+    if transport.kind == "postgres":
+        from shared.messaging.pg_dead_letters import PgDeadLetterQueues
+
+        return PgDeadLetterQueues(transport.target)
+    from shared.messaging.servicebus_dead_letters import ServiceBusDeadLetterQueues
+
+    if transport.kind == "servicebus-connection-string":
+        return ServiceBusDeadLetterQueues.from_connection_string(transport.target)
+    return ServiceBusDeadLetterQueues.from_namespace(transport.target)

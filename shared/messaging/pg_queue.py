@@ -32,7 +32,10 @@ from shared.messaging.size import check_size
 #: Service Bus duplicate detection window, as set on the queues by the infrastructure.
 DUPLICATE_WINDOW = timedelta(minutes=10)
 
-_SEND = f"""
+# One message stored unless its id was sent to the queue within the window; returns one row
+# (the NOTIFY) when stored, none when dropped as a duplicate. Also used by the operator's
+# resubmit (shared.messaging.pg_dead_letters) inside its own transaction.
+SEND = f"""
 WITH fresh AS (
     INSERT INTO devhost.message_ids AS seen (queue, message_id, sent_at)
     VALUES (%(queue)s, %(message_id)s, now())
@@ -104,12 +107,12 @@ class PgQueueSender:
                 # of three (BEGIN, INSERT, COMMIT), which is most of a webhook's acknowledgement.
                 await conn.set_autocommit(True)
                 try:
-                    await cur.execute(_SEND, params[0])
+                    await cur.execute(SEND, params[0])
                     stored = cur.rowcount
                 finally:
                     await conn.set_autocommit(False)
             else:
-                await cur.executemany(_SEND, params, returning=True)
+                await cur.executemany(SEND, params, returning=True)
                 while True:
                     stored += cur.rowcount
                     if not cur.nextset():

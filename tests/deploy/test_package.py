@@ -69,6 +69,7 @@ NEVER_SHIPPED = (
     "bench",
     "devhost",
     "portal_simulator",
+    "ops",
     "docs",
     "scripts",
     ".local",

@@ -12,9 +12,9 @@ import pytest
 from devhost.discovery import HttpFunction, QueueFunction, TimerFunction, discover
 from devhost.host import Host, HostOptions
 from devhost.host_config import load_host_config
-from devhost.local_settings import load_local_settings
 from devhost.resolve import resolve_value
 from shared.errors import ConfigurationError
+from shared.local_settings import load_local_settings
 from tests.devhost.apps import http_app
 from tests.devhost.apps.queue_app import Recorder, build, build_timer
 

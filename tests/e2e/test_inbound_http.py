@@ -187,7 +187,12 @@ async def test_every_event_type_over_http_leaves_its_row(running_app):
     statuses = {str(r["id"]): r["status"] for r in app.rows("SELECT id, status FROM interviews")}
     assert statuses == {req_declined: "declined", req_cancelled: "cancelled"}
     assert app.rows("SELECT status FROM offers") == [{"status": "declined"}]
-    assert app.rows("SELECT status FROM candidate_documents") == [{"status": "pending"}]
+    # The document's row is there; its transfer then asks the portal, which has no such file
+    # (the event is made up here): the transfer fails with the reason, the event stays processed.
+    await app.eventually(lambda: app.rows("SELECT 1 FROM candidate_documents WHERE status <> 'pending'"))
+    assert app.rows("SELECT status, last_error FROM candidate_documents") == [
+        {"status": "failed", "last_error": "the portal has no such document (404)"}
+    ]
     outcomes = {
         r["event_type"]: r["status"] for r in app.rows("SELECT event_type, status FROM webhook_events")
     }
@@ -229,3 +234,19 @@ async def test_database_cut_off_under_devhost_events_wait_and_apply_when_it_retu
             assert app.rows("SELECT 1 FROM devhost.messages WHERE queue LIKE '%%deadletter%%'") == []
     finally:
         await proxy.close()
+
+
+async def test_a_misconfigured_app_answers_503_naming_the_setting_and_keeps_the_portal_retrying(start_app):
+    async with start_app(REDIS_URL="127.0.0.1:6379") as app:  # a typo: no scheme
+        ready = await app.http.get("/api/health/ready")
+        assert ready.status_code == 503
+        body = ready.json()
+        assert body["status"] == "unavailable"
+        assert "REDIS_URL must be a redis://" in body["error"]
+        event = ev.profile_event(ev.candidate())
+        answer = await post(app, event)
+        assert answer.status_code == 503  # the portal retries a 5xx: nothing is lost
+        assert answer.headers["retry-after"] == "60"
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert "misconfigured" in answer.json()["detail"]
+        assert "6379" not in answer.text  # the answer names no value

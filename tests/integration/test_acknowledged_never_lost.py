@@ -49,16 +49,18 @@ POISON: dict[str, st.SearchStrategy[str]] = {
     "deep_nesting": st.integers(33, 1000).map(lambda depth: "[" * depth + "]" * depth),
 }
 PLACEHOLDER = "__mutated_value__"
+HOW_POISON = ("add_field", "replace")
+HOW_BENIGN = ("add_field", "add_field", "replace", "add_field", "remove", "add_field")
 
+#: Text that is storable as it is: the benign values (the poison classes above are the others).
+SAFE_TEXT = st.text(st.characters(exclude_characters="\x00", exclude_categories=["Cs"]), max_size=30)
 JSON_VALUES = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(-(10**12), 10**12)
     | st.floats(allow_nan=False, allow_infinity=False, width=32)
-    | st.text(max_size=30),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
+    | SAFE_TEXT,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(SAFE_TEXT, children, max_size=4),
     max_leaves=8,
 )
 
@@ -113,24 +115,21 @@ def _at(document: Any, path: tuple[Any, ...]) -> Any:
 
 
 @st.composite
-def mutations(draw: st.DrawFn, valid: dict[str, Any]) -> tuple[str, bytes, str]:
-    """One valid event mutated once: (its webhook id, the body, the label of the mutation)."""
+def mutations(draw: st.DrawFn, valid: dict[str, Any], kind: str, how: str) -> tuple[str, bytes, str]:
+    """One valid event mutated once: a field added or replaced with a value of ``kind`` (a poison
+    class, or ``json``: any JSON value), or removed: (its webhook id, the body, its label)."""
     mutated = copy.deepcopy(valid)
     mutated["id"] = ev.uid("evt_")  # its own event, not a repeat of the valid one
-    how = draw(st.sampled_from(["replace", "add_field", "remove"]))
     if how == "remove":
         path = draw(st.sampled_from(_paths(mutated)))
         del _at(mutated, path[:-1])[path[-1]]
         return _signed_parts(mutated, json.dumps(mutated), "remove")
     if how == "add_field":
         container = draw(st.sampled_from(_containers(mutated)))
-        _at(mutated, container)[draw(st.sampled_from(["x_extra", "notes", "ünïcode", "a\u0000key"]))] = (
-            PLACEHOLDER
-        )
+        _at(mutated, container)[draw(st.sampled_from(["x_extra", "notes", "ünïcode"]))] = PLACEHOLDER
     else:
         path = draw(st.sampled_from(_paths(mutated)))
         _at(mutated, path[:-1])[path[-1]] = PLACEHOLDER
-    kind = draw(st.sampled_from([*POISON, "json", "json"]))
     raw = draw(POISON[kind]) if kind in POISON else json.dumps(draw(JSON_VALUES))
     text = json.dumps(mutated).replace(json.dumps(PLACEHOLDER), raw, 1)
     return _signed_parts(mutated, text, f"{how}:{kind}")
@@ -201,8 +200,22 @@ def test_every_acknowledged_delivery_ends_recorded_and_every_valid_one_is_proces
             @given(data=st.data())
             def one_round(data: st.DataObject) -> None:
                 valid = _valid_events(portal.base_url)
-                which = data.draw(st.lists(st.integers(0, len(valid) - 1), min_size=3, max_size=8))
-                mutated = [data.draw(mutations(valid[i])) for i in which]
+                # Each round: one mutation per poison class, so every class is exercised, and
+                # several of any JSON value or a removed field, so that the pipeline (not only the
+                # door) sees mutated events.
+                index = st.integers(0, len(valid) - 1)
+                # How each is mutated follows a fixed pattern, not a draw: hypothesis skews its
+                # draws per run on purpose, and the share of still-valid mutations (about two
+                # in five) must not depend on that.
+                poison = [
+                    data.draw(mutations(valid[data.draw(index)], kind, HOW_POISON[n % len(HOW_POISON)]))
+                    for n, kind in enumerate(POISON)
+                ]
+                benign = data.draw(st.lists(index, min_size=6, max_size=10))
+                mutated = poison + [
+                    data.draw(mutations(valid[i], "json", HOW_BENIGN[n % len(HOW_BENIGN)]))
+                    for n, i in enumerate(benign)
+                ]
                 statuses, recorded = loop.run_until_complete(_send_and_apply(pipeline, valid, mutated))
                 for event_ in valid:
                     expected = "ignored" if event_["type"] == "portal.something_new" else "processed"

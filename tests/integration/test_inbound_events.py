@@ -222,12 +222,31 @@ async def test_stage_never_moves_back(pipeline):
     assert pipeline.candidate(cand["id"])["stage"] == "interview"
 
 
+def _accepted_types() -> set[str]:
+    from shared import metrics
+
+    return {
+        str(m["labels"]["type"])  # type: ignore[index]
+        for m in metrics.snapshot()
+        if m["name"] == "deliveries_accepted"
+    }
+
+
 async def test_unknown_event_type_is_accepted_and_stored_as_ignored(pipeline):
+    from shared import metrics
+
+    unknown_before = metrics.value("deliveries_accepted", type="unknown")
+    types = _accepted_types()
     event = ev.envelope("candidate.teleported", {"candidate": {"id": "cand_x"}})
     await deliver(pipeline, event)
-    [row] = pipeline.rows("SELECT status, processed, payload FROM webhook_events")
+    [row] = pipeline.rows("SELECT status, processed, payload, last_error FROM webhook_events")
     assert (row["status"], row["processed"]) == ("ignored", True)
+    assert row["last_error"] == "unknown event type 'candidate.teleported': kept, not applied"
     assert row["payload"]["type"] == "candidate.teleported"
+    # one bounded metric label for every unknown type, never the portal's text
+    assert metrics.value("deliveries_accepted", type="unknown") == unknown_before + 1
+    after = _accepted_types()
+    assert "candidate.teleported" not in after - types
 
 
 async def test_unknown_fields_are_kept_in_the_stored_payload(pipeline):

@@ -219,8 +219,8 @@ async def test_poison_messages_fail_alone_and_every_good_batch_mate_applies(pipe
         )
     }
     assert set(failed) == {nul["id"], json.loads(surrogate)["id"], "raw-1"}
-    assert "payload not storable" in failed[nul["id"]]["last_error"]
-    assert failed[nul["id"]]["payload"] == {}
+    assert failed[nul["id"]]["last_error"] == "event data failed validation: candidate.x_note"
+    assert failed[nul["id"]]["payload"] == {}  # PostgreSQL would not store it
     assert failed["raw-1"]["last_error"] == "the message body is not a JSON object"
     assert await pipeline.receiver.dead_letters(PORTAL_EVENTS) == []
     assert await pipeline.queued() == []
@@ -379,3 +379,30 @@ async def test_with_postgresql_down_a_message_due_for_parking_alerts_and_is_not_
     finally:
         await pipe.close()
         await proxy.close()
+
+
+async def test_an_event_whose_record_postgresql_refuses_is_recorded_without_its_payload(pipeline):
+    """The per-event fallback covers the event's record too: a payload PostgreSQL will not take
+    (a trigger plays what no validation foresaw) leaves the event failed, its batch-mates applied."""
+    with psycopg.connect(pipeline.database_url, autocommit=True) as conn:
+        conn.execute("""
+            CREATE FUNCTION refuse_record() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF NEW.payload ? 'x_refuse_me' THEN RAISE EXCEPTION 'refused' USING ERRCODE = '22023'; END IF;
+              RETURN NEW;
+            END $$;
+            CREATE TRIGGER refuse_record BEFORE INSERT ON webhook_events
+            FOR EACH ROW EXECUTE FUNCTION refuse_record();""")
+    good = [ev.profile_event(ev.candidate()) for _ in range(3)]
+    refused = {**ev.profile_event(ev.candidate()), "x_refuse_me": True}
+    await _queue(pipeline, good[0], refused, *good[1:])
+    [report] = await pipeline.drain()
+    assert (report.processed, report.failed) == (3, 1)
+    failed = _event(pipeline, refused["id"])
+    assert failed["status"] == "failed"
+    assert failed["last_error"] == (
+        "PostgreSQL refused the event's effect (SQLSTATE 22023); payload not storable"
+    )
+    [row] = pipeline.rows("SELECT payload FROM webhook_events WHERE event_id = %s", refused["id"])
+    assert row["payload"] == {}
+    assert len(pipeline.rows("SELECT id FROM candidates")) == 3

@@ -88,6 +88,56 @@ async def test_a_corrupt_document_does_not_match_its_announced_sha256(
     assert hashlib.sha256(intact.content).hexdigest() == document["sha256"]
 
 
+async def test_a_cut_document_sends_its_length_then_breaks_the_connection(
+    portal: RunningSimulator, rest: httpx.AsyncClient
+) -> None:
+    (item,) = await portal.admin.generate_events(
+        "document.uploaded", deliver=False, document={"content_type": "text/plain", "size_bytes": 300_000}
+    )
+    document = item["event"]["data"]["document"]
+    await portal.admin.add_fault("cut_document", count=1, cut_after_bytes=100_000)
+    received: list[bytes] = []
+
+    async def download() -> None:
+        async with rest.stream("GET", document["download_url"]) as response:
+            assert response.headers["content-length"] == "300000"
+            async for chunk in response.aiter_raw():
+                received.append(chunk)
+
+    with pytest.raises(httpx.TransportError):  # a reset: ReadError (or an incomplete body)
+        await download()
+    assert len(b"".join(received)) == 100_000
+    intact = await rest.get(document["download_url"])
+    assert hashlib.sha256(intact.content).hexdigest() == document["sha256"]
+    stats = await portal.admin.stats()
+    assert stats["requests"]["GET /v1/documents/{doc_id}/content"]["by_status"] == {"cut": 1, "200": 1}
+
+
+async def test_an_oversize_document_sends_more_than_announced_without_a_length(
+    portal: RunningSimulator, rest: httpx.AsyncClient
+) -> None:
+    (item,) = await portal.admin.generate_events("document.uploaded", deliver=False)
+    document = item["event"]["data"]["document"]
+    await portal.admin.add_fault("oversize_document", count=1, extra_bytes=5000)
+    response = await rest.get(document["download_url"])
+    assert response.status_code == 200
+    assert "content-length" not in response.headers
+    assert len(response.content) == document["size_bytes"] + 5000
+    assert hashlib.sha256(response.content[: document["size_bytes"]]).hexdigest() == document["sha256"]
+
+
+async def test_a_redirect_points_elsewhere_and_does_nothing_else(
+    portal: RunningSimulator, rest: httpx.AsyncClient
+) -> None:
+    (item,) = await portal.admin.generate_events("document.uploaded", deliver=False)
+    document = item["event"]["data"]["document"]
+    await portal.admin.add_fault("redirect", count=1, path_prefix="/v1/documents/")
+    response = await rest.get(document["download_url"])
+    assert response.status_code == 302
+    assert response.headers["location"] == "http://169.254.169.254/latest/meta-data/"
+    assert (await rest.get(document["download_url"])).status_code == 200
+
+
 async def test_after_phase_does_the_work_and_loses_the_answer(
     portal: RunningSimulator, rest: httpx.AsyncClient
 ) -> None:

@@ -114,7 +114,9 @@ class MakeRun:
             except OSError:
                 status, body = None, None
             last = (status, body)
-            if status == 200 and {c["state"] for c in body["components"].values()} == {"up"}:
+            # Ours, not another app that took the port meanwhile: devhost said it started.
+            started = "Host started" in self.output()
+            if started and status == 200 and {c["state"] for c in body["components"].values()} == {"up"}:
                 return dict(body)
             time.sleep(1)
         pytest.fail(f"readiness never answered 200 with every component up (last {last}):\n"
@@ -180,6 +182,15 @@ def _check_demo_report(output: str, database_url: str) -> None:
     held: dict[str, str] = dict(rows)
     assert reported == held
     assert re.search(r"^Events: \d+ processed; 0 deliveries rejected$", output, re.MULTILINE), output
+    # Every candidate's document reached Blob Storage and passed verification.
+    documents = re.findall(r"^\s+document \w+ \S+ \([\d,]+ bytes\) (\w+)", output, re.MULTILINE)
+    assert documents, output
+    assert set(documents) == {"verified"}, output
+    assert re.search(rf"^Documents: {len(documents)} verified$", output, re.MULTILINE), output
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        statuses = conn.execute("SELECT status, blob_path FROM candidate_documents").fetchall()
+    assert len(statuses) == len(documents)
+    assert all(status == "verified" and blob_path for status, blob_path in statuses), statuses
 
 
 def _bulk_import(count: int) -> list[str]:

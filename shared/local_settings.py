@@ -1,8 +1,10 @@
-"""Load ``local.settings.json`` ``Values`` into the environment, as Core Tools does.
+"""Load ``local.settings.json`` ``Values`` into an environment, as Core Tools does.
 
 A variable already set in the environment wins over the file (so a test, CI or a shell export
-can always override a value). This runs before the app module is imported, because the app may
-read settings at import time.
+can always override a value). devhost runs this before the app module is imported, because the
+app may read settings at import time; the operator CLI (``python -m ops``) runs it on a copy of
+its environment, so a command run from a checkout reads the same settings as the local app.
+It lives in ``shared/`` so that both can use it without importing each other.
 """
 
 from __future__ import annotations
