@@ -271,11 +271,21 @@ SELECT 'inbound', t.operation, t.entity_id, t.outcome, t.error
 FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[]) AS t(operation, entity_id, outcome, error)
 """
 
-# Event ids already recorded ('e') and candidates already held ('c'), in one round trip.
+# Event ids already recorded ('e'), candidates already held ('c') and candidates erased at their
+# request ('x'), in one round trip.
 LOOKUP = """
-SELECT 'e', event_id FROM webhook_events WHERE event_id = ANY(%s)
+SELECT 'e', event_id FROM webhook_events WHERE event_id = ANY(%(events)s)
 UNION ALL
-SELECT 'c', portal_candidate_id FROM candidates WHERE portal_candidate_id = ANY(%s)
+SELECT 'c', portal_candidate_id FROM candidates WHERE portal_candidate_id = ANY(%(candidates)s)
+UNION ALL
+SELECT 'x', portal_candidate_id FROM erased_candidates WHERE portal_candidate_id = ANY(%(candidates)s)
+"""
+
+# Operator recovery (docs/operations.md, "Recovery"): a replayed event's failed record is
+# removed in the transaction that records it again, so the record statement sees it as new. Only
+# a `failed` record is reopened: an event that applied is never applied twice.
+REOPEN_FAILED = """
+DELETE FROM webhook_events WHERE event_id = ANY(%s) AND status = 'failed' RETURNING event_id
 """
 
 # A profile that names its ATS id (``ats_candidate_id``: the ATS created this candidate) keeps
