@@ -58,6 +58,8 @@ T = TypeVar("T")
 Clock = Callable[[], datetime]
 
 DEFAULT_REMIND_AFTER = timedelta(hours=24)
+#: How much older than this occurrence an incident's row must be for a first post to be a reminder.
+REMINDER_SLACK = timedelta(minutes=1)
 
 
 class AlertSink(Protocol):
@@ -124,7 +126,11 @@ class Alerter:
             if not first:
                 return
             row = recorded.row if recorded else None
-            phase: Phase = "reminder" if recorded is not None and not recorded.inserted else "opened"
+            # A reminder when the incident's row is older than this (expired) Redis mark; not
+            # merely "not inserted": a concurrent repeat may have written the row first.
+            phase: Phase = (
+                "reminder" if row is not None and row.first_seen < now - REMINDER_SLACK else "opened"
+            )
             post = AlertPost(
                 phase,
                 kind,

@@ -19,12 +19,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
-from psycopg.rows import class_row
+from psycopg import AsyncConnection
+from psycopg.rows import class_row, tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 #: After a failed post, wait 1, 2, 4 … minutes (capped at an hour); give up after a day of tries.
@@ -190,14 +192,25 @@ class Recorded:
     inserted: bool
 
 
+class Connections(Protocol):
+    """Where the store gets a connection: the app's pool, or one operator connection."""
+
+    def connection(
+        self, timeout: float | None = None
+    ) -> AbstractAsyncContextManager[AsyncConnection[Any]]: ...
+
+
 class AlertStore:
-    def __init__(self, db: AsyncConnectionPool, *, timeout: float = 2.0) -> None:
+    def __init__(self, db: Connections | AsyncConnectionPool, *, timeout: float = 2.0) -> None:
         self._db = db
         self._timeout = timeout
 
     async def record(self, kind: str, key: str, text: str, now: datetime, *, notified: bool) -> Recorded:
-        async with self._db.connection(timeout=self._timeout) as conn:
-            cursor = await conn.execute(
+        async with (
+            self._db.connection(timeout=self._timeout) as conn,
+            conn.cursor(row_factory=tuple_row) as cursor,
+        ):
+            await cursor.execute(
                 RECORD, {"kind": kind, "key": key, "text": text, "now": now, "notified": notified}
             )
             row = await cursor.fetchone()

@@ -110,12 +110,13 @@ async def test_resolution_is_posted_and_the_next_occurrence_is_a_new_incident(ma
 
 
 async def test_an_incident_still_occurring_after_the_remind_time_is_posted_again(
-    make_alerter, channel, rows, redis_client, redis_prefix
+    make_alerter, channel, rows, redis_client, redis_prefix, clock
 ):
     alerter = make_alerter()
     await alerter.raise_alert("event_parked", "portal-events", "evt_1 parked")
     await alerter.drain()
-    await redis_client.delete(f"{redis_prefix}alert:event_parked:portal-events")  # ALERT_REMIND_HOURS passed
+    clock.now += timedelta(hours=24)
+    await redis_client.delete(f"{redis_prefix}alert:event_parked:portal-events")  # its mark expired
     await alerter.raise_alert("event_parked", "portal-events", "evt_2 parked")
     await alerter.drain()
     assert channel.texts() == [
