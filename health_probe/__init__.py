@@ -1,5 +1,6 @@
-"""health_probe: liveness and readiness (anonymous), metrics and the dashboard (function key), and
-the health timer. A thin shell over ``shared.health``."""
+"""health_probe: liveness and readiness (anonymous), metrics and the dashboard (function key), the
+health timer (every minute) and the payload retention timer (daily). A thin shell over
+``shared.health`` and ``shared.recovery.retention``."""
 
 import json
 import logging
@@ -97,3 +98,17 @@ async def watch_health(timer: func.TimerRequest) -> None:
             report.posts_retried,
             report.unavailable,
         )
+
+
+@bp.timer_trigger(arg_name="timer", schedule="0 30 3 * * *", run_on_startup=False, use_monitor=False)
+async def purge_payloads(timer: func.TimerRequest) -> None:
+    """Daily: stored payloads older than PAYLOAD_RETENTION_DAYS purged (rows and reasons stay)."""
+    try:
+        runtime = await get_runtime()
+    except ConfigurationError as exc:
+        log.error("payload retention skipped: %s", exc)
+        return
+    report = await runtime.retention.purge(datetime.now(UTC))
+    log.info(
+        "payload retention: purged %s%s", report.purged, "" if report.finished else " (continues tomorrow)"
+    )

@@ -46,6 +46,7 @@ from shared.inbound.processor import EventProcessor
 from shared.inbound.receiver import WebhookReceiver
 from shared.messaging import MessageSender, create_message_sender
 from shared.portal_client import PortalClient
+from shared.recovery.retention import Retention
 from shared.redis_store import ProcessedEvents, create_redis
 from shared.rules import ScoringRules
 from shared.secrets import SecretStore, create_secret_store
@@ -257,6 +258,10 @@ class Runtime:
                 cooldown_seconds=self.settings.circuit_cooldown_seconds,
             ),
         )
+
+    @cached_property
+    def retention(self) -> Retention:
+        return Retention(self.db, days=self.settings.payload_retention_days)
 
     @cached_property
     def health_watch(self) -> HealthWatch:
