@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 LOCAL := .local
 
-.PHONY: run test unit lint doctor typecheck migrate services-run services-test demo bench fuzz clean help iac chromium
+.PHONY: run test unit lint doctor typecheck migrate services-run services-test demo bench bench-metrics fuzz clean help iac chromium
 
 help:
 	@echo "make run    - install what is missing, start services, simulator and devhost (127.0.0.1:7071)"
@@ -105,6 +105,9 @@ fuzz: services-test
 
 bench: services-test
 	source $(LOCAL)/test.env && $(PY) bench/ingest.py
+
+bench-metrics: services-test
+	source $(LOCAL)/test.env && $(PY) bench/metrics.py
 	source $(LOCAL)/test.env && $(PY) bench/documents.py
 
 clean:
