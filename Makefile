@@ -16,7 +16,7 @@ help:
 	@echo "make test   - install what is missing, start services, run lint, types and every test tier"
 	@echo "make unit   - the fast tier only (no services)"
 	@echo "make doctor - azure-functions-doctor on the project; fails on any finding not explained"
-	@echo "make demo   - play a hiring journey against the running app (after make run)"
+	@echo "make demo   - play hiring journeys against the running app, interviews and offers too (after make run)"
 	@echo "make bench  - benchmarks (see README)"
 	@echo "make fuzz   - the long property run: mutated deliveries never lost (about 20 minutes)"
 	@echo "make iac    - parse every Bicep file under infra/ and run checkov on it (own venv)"
@@ -96,6 +96,7 @@ run: services-run
 
 demo: $(VENV)/.installed
 	$(PY) -m portal_simulator scenario --candidates 5
+	@if [ -f $(LOCAL)/run.env ]; then source $(LOCAL)/run.env; fi; $(PY) -m scripts.demo_ats
 	@if [ -f $(LOCAL)/run.env ]; then source $(LOCAL)/run.env; fi; $(PY) -m scripts.demo_report
 
 # The long run of the property test (README, "Tests"): about 600 rounds of mutated deliveries.
@@ -109,6 +110,7 @@ bench: services-test
 bench-metrics: services-test
 	source $(LOCAL)/test.env && $(PY) bench/metrics.py
 	source $(LOCAL)/test.env && $(PY) bench/documents.py
+	source $(LOCAL)/test.env && $(PY) bench/outbound.py
 
 clean:
 	rm -rf $(LOCAL)/azurite $(LOCAL)/*.env

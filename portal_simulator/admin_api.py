@@ -33,6 +33,7 @@ class BehaviourUpdate(BaseModel):
     followup_delay_seconds: float | None = Field(default=None, ge=0)
     interview_decline_rate: float | None = Field(default=None, ge=0, le=1)
     offer_decline_rate: float | None = Field(default=None, ge=0, le=1)
+    followups: bool | None = None
 
 
 class SettleRequest(BaseModel):

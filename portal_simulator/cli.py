@@ -83,6 +83,14 @@ def _serve_options(parser: argparse.ArgumentParser) -> None:
     )
     _option(
         parser,
+        "--followups",
+        "SIM_FOLLOWUPS",
+        "on",
+        "answer interview requests and offers with webhooks (off: take them, never answer)",
+        choices=("on", "off"),
+    )
+    _option(
+        parser,
         "--interview-decline-rate",
         "SIM_INTERVIEW_DECLINE_RATE",
         0.2,
@@ -194,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     settings = commands.add_parser("settings", help="show or change follow-up behaviour")
     settings.add_argument("--followup-delay", type=float, dest="followup_delay_seconds")
+    settings.add_argument("--followups", choices=("on", "off"), help="answer requests and offers, or not")
     settings.add_argument("--interview-decline-rate", type=float)
     settings.add_argument("--offer-decline-rate", type=float)
     _simulator_url(settings)
@@ -238,6 +247,7 @@ def _serve(args: argparse.Namespace) -> int:
             timeout_seconds=args.delivery_timeout,
         ),
         followup_delay_seconds=args.followup_delay,
+        followups=args.followups == "on",
         interview_decline_rate=args.interview_decline_rate,
         offer_decline_rate=args.offer_decline_rate,
         seed=args.seed,
@@ -352,6 +362,7 @@ def _faults(args: argparse.Namespace, admin: AdminClient, out: Callable[[str], N
 def _settings(args: argparse.Namespace, admin: AdminClient, out: Callable[[str], None]) -> int:
     values = {
         "followup_delay_seconds": args.followup_delay_seconds,
+        "followups": None if args.followups is None else args.followups == "on",
         "interview_decline_rate": args.interview_decline_rate,
         "offer_decline_rate": args.offer_decline_rate,
     }

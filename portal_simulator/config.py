@@ -46,18 +46,22 @@ class Behaviour:
     """What the simulated candidates do, changeable while the simulator runs.
 
     ``followup_delay_seconds`` is the wait between taking an interview request or an offer and
-    sending its answer; the decline rates are the share (0..1) of answers that are declines.
+    sending its answer; the decline rates are the share (0..1) of answers that are declines;
+    ``followups`` false takes requests and offers without ever answering them (benchmarks of
+    the ATS's calls, which must not measure the ATS receiving webhooks too).
     """
 
     followup_delay_seconds: float = 2.0
     interview_decline_rate: float = 0.2
     offer_decline_rate: float = 0.2
+    followups: bool = True
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, float | bool]:
         return {
             "followup_delay_seconds": self.followup_delay_seconds,
             "interview_decline_rate": self.interview_decline_rate,
             "offer_decline_rate": self.offer_decline_rate,
+            "followups": self.followups,
         }
 
 
@@ -78,6 +82,7 @@ class SimulatorConfig:
     followup_delay_seconds: float = 2.0
     interview_decline_rate: float = 0.2
     offer_decline_rate: float = 0.2
+    followups: bool = True
     idempotency_ttl_seconds: float = 24 * 3600.0
     seed: int | None = None
 
@@ -100,4 +105,5 @@ class SimulatorConfig:
             followup_delay_seconds=self.followup_delay_seconds,
             interview_decline_rate=self.interview_decline_rate,
             offer_decline_rate=self.offer_decline_rate,
+            followups=self.followups,
         )

@@ -19,6 +19,7 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -38,10 +39,12 @@ class _StatusRecorder:
     def __init__(self, send: Send) -> None:
         self._send = send
         self.status: int | None = None
+        self.replayed = False
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.status = int(message["status"])
+            self.replayed = any(name.lower() == b"idempotent-replayed" for name, _ in message["headers"])
         await self._send(message)
 
 
@@ -110,12 +113,17 @@ class PortalEdge:
         headers = dict(scope["headers"])
         key = headers.get(b"idempotency-key")
         recorder = _StatusRecorder(send)
-        result = await self._serve(scope, receive, recorder, _transport_of(send), headers)
+        try:
+            result = await self._serve(scope, receive, recorder, _transport_of(send), headers)
+        except ClientDisconnect:
+            # The client went away before its body was read (a killed worker): nothing was done.
+            result = "disconnected"
         self._state.stats.record_call(
             scope["method"],
             self._template(scope),
             result or str(recorder.status),
             key.decode("latin-1") if key is not None else None,
+            replayed=recorder.replayed,
         )
 
     def _template(self, scope: Scope) -> str:
@@ -133,7 +141,8 @@ class PortalEdge:
         transport: asyncio.Transport | None,
         headers: dict[bytes, bytes],
     ) -> str | None:
-        """Handle one call; returns ``reset``/``timeout`` when no status was sent."""
+        """Handle one call; returns ``reset``/``timeout`` when no status was sent (and the caller
+        records ``disconnected`` when the client left before the body could be read)."""
         faults = self._state.faults.for_request(scope["path"])
         for kind in faults.fired:
             self._state.stats.record_fault(kind)
@@ -174,6 +183,10 @@ class PortalEdge:
             await problem(503, "Service Unavailable", detail="injected fault", headers=retry_after)(
                 scope, receive, send
             )
+        elif rule.kind == "error_401":
+            await problem(
+                401, "Unauthorized", detail="injected fault", headers={"WWW-Authenticate": "Bearer"}
+            )(scope, receive, send)
         elif rule.kind == "error_429":
             await problem(429, "Too Many Requests", detail="injected fault", headers=retry_after)(
                 scope, receive, send

@@ -9,6 +9,7 @@ REST kinds (calls to ``/v1/*``; never ``/admin/*``):
 
 - ``latency``: add ``latency_ms`` and go on (adds up with every other rule);
 - ``error_500``, ``error_503`` (with ``Retry-After: retry_after_seconds``), ``error_429`` (idem);
+- ``error_401``: refuse the call's key, as the portal does once it revoked a key;
 - ``timeout``: hold the request ``hang_seconds`` (longer than any client timeout), then 504;
 - ``reset``: close the connection without an answer (TCP reset);
 - ``corrupt_document``: serve a document whose bytes do not match the sha256 (and size is kept);
@@ -41,6 +42,7 @@ FaultKind = Literal[
     "error_500",
     "error_503",
     "error_429",
+    "error_401",
     "timeout",
     "reset",
     "corrupt_document",
@@ -50,7 +52,9 @@ FaultKind = Literal[
     "expired_timestamp",
     "wrong_signature",
 ]
-TERMINAL_KINDS = frozenset({"error_500", "error_503", "error_429", "timeout", "reset", "redirect"})
+TERMINAL_KINDS = frozenset(
+    {"error_500", "error_503", "error_429", "error_401", "timeout", "reset", "redirect"}
+)
 DOCUMENT_KINDS = frozenset({"corrupt_document", "cut_document", "oversize_document"})
 WEBHOOK_KINDS = frozenset({"expired_timestamp", "wrong_signature"})
 _DOCUMENT_CONTENT = re.compile(r"^/v1/documents/[^/]+/content$")

@@ -41,10 +41,12 @@ class FollowUps:
         return "declined" if self._state.data_rng.random() < rate else "accepted"
 
     def interview_taken(self, request: InterviewRequest) -> None:
-        self._later(lambda: self._answer_interview(request))
+        if self._state.behaviour.followups:
+            self._later(lambda: self._answer_interview(request))
 
     def offer_taken(self, offer: Offer) -> None:
-        self._later(lambda: self._answer_offer(offer))
+        if self._state.behaviour.followups:
+            self._later(lambda: self._answer_offer(offer))
 
     async def close(self) -> None:
         tasks = list(self._tasks)

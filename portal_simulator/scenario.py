@@ -1,7 +1,9 @@
 """A whole hiring journey per candidate, played through a running simulator's admin API:
-profile, AI screening, assessment, document upload, and for some a withdrawal. The ATS's side
-(interview requests, offers) is answered by the simulator on its own when the app calls the
-REST API; ``wait_seconds`` gives those answers time and reports them.
+profile, AI screening, assessment, document upload, and for some a withdrawal. The first
+candidate always goes the whole way (a strong screening, a passed assessment, no withdrawal), so
+that every demo has someone for the ATS to interview. The ATS's side (interview requests,
+offers) is answered by the simulator on its own when the app calls the REST API;
+``wait_seconds`` gives those answers time and reports them.
 """
 
 from __future__ import annotations
@@ -57,16 +59,21 @@ class Scenario:
             f"  #{number} {cand}  {profile['first_name']} {profile['last_name']}  {profile['requisition_id']}"
         )
         self._step("profile (candidate.created)", created)
-        strong = self._rng.random() < 0.6
+        whole_way = number == 1
+        strong = whole_way or self._rng.random() < 0.6
         overrides = (
             {"score": round(self._rng.uniform(72, 97), 1), "recommendation": "advance"} if strong else None
         )
         screening = self._send("screening.completed", "AI screening", candidate=cand, overrides=overrides)
         s = screening["event"]["data"]["screening"]
         self._out(f"      score {s['score']} → {s['recommendation']}")
-        failed = self._rng.random() < 0.2
+        failed = not whole_way and self._rng.random() < 0.2
+        passing = {"score": round(self._rng.uniform(70, 95), 1), "max_score": 100} if whole_way else None
         assessment = self._send(
-            "assessment.failed" if failed else "assessment.completed", "assessment", candidate=cand
+            "assessment.failed" if failed else "assessment.completed",
+            "assessment",
+            candidate=cand,
+            overrides=passing,
         )
         a = assessment["event"]["data"]["assessment"]
         detail = "failed" if failed else f"{a.get('score')} / {a.get('max_score', 100)}"
@@ -74,7 +81,7 @@ class Scenario:
         document = self._send("document.uploaded", "document upload", candidate=cand)
         d = document["event"]["data"]["document"]
         self._out(f"      {d['kind']} {d['file_name']} ({d['size_bytes']:,} bytes)")
-        if self._rng.random() < self._withdraw_share:
+        if not whole_way and self._rng.random() < self._withdraw_share:
             withdrawn = self._send("candidate.withdrawn", "withdrawal", candidate=cand)
             reason = withdrawn["event"]["data"]["candidate"].get("reason", "no reason given")
             self._out(f"      withdrew: {reason}")

@@ -2,8 +2,9 @@
 
 Reads the app's database (``DATABASE_URL`` from the environment or ``local.settings.json``),
 waits until the queue is drained and every document verified or rejected, and prints each
-candidate's stage, review flag, AI screening band, assessments, documents and interviews/offers.
-Local demo data only: never point this at a database with real candidates.
+candidate's stage, review flag, AI screening band, assessments, documents, interviews and
+offers, then the ATS commands (``sync_queue``) by status and who was hired. Local demo data
+only: never point this at a database with real candidates.
 """
 
 from __future__ import annotations
@@ -53,6 +54,17 @@ def wait_for_documents(conn: psycopg.Connection[dict[str, object]], seconds: flo
         time.sleep(0.5)
 
 
+_STATUS_COUNTS = {
+    table: f"SELECT status, count(*) AS n FROM {table} GROUP BY 1 ORDER BY 1"  # noqa: S608 (fixed names)
+    for table in ("sync_queue", "interviews", "offers")
+}
+
+
+def _counts(conn: psycopg.Connection[dict[str, object]], table: str) -> str:
+    rows = conn.execute(_STATUS_COUNTS[table]).fetchall()
+    return ", ".join(f"{r['n']} {r['status']}" for r in rows) or "none"
+
+
 def main() -> int:
     with psycopg.connect(database_url(), row_factory=dict_row, autocommit=True) as conn:
         wait_for_drain(conn)
@@ -92,6 +104,18 @@ def main() -> int:
                     f"      document {d['kind']} {d['content_type']} ({d['size_bytes']:,} bytes) "
                     f"{d['status']}{why}{where}"
                 )
+            for i in conn.execute(
+                "SELECT status, scheduled_start FROM interviews WHERE candidate_id = %s ORDER BY created_at",
+                (cand["id"],),
+            ):
+                when = f" for {i['scheduled_start']:%Y-%m-%d %H:%M %Z}" if i["scheduled_start"] else ""
+                print(f"      interview {i['status']}{when}")
+            for o in conn.execute(
+                "SELECT status, details->'ats'->>'title' AS title FROM offers WHERE candidate_id = %s "
+                "ORDER BY created_at",
+                (cand["id"],),
+            ):
+                print(f"      offer {o['status']} ({o['title'] or 'title not known'})")
         summary = conn.execute(
             "SELECT status, count(*) AS n FROM webhook_events GROUP BY 1 ORDER BY 1"
         ).fetchall()
@@ -105,6 +129,16 @@ def main() -> int:
             + f"; {rejected['n'] if rejected else 0} deliveries rejected"
         )
         print("Documents: " + (", ".join(f"{r['n']} {r['status']}" for r in documents) or "none"))
+        for label, table in (
+            ("ATS commands", "sync_queue"),
+            ("Interviews", "interviews"),
+            ("Offers", "offers"),
+        ):
+            print(f"{label}: {_counts(conn, table)}")
+        hired = conn.execute(
+            "SELECT portal_candidate_id FROM candidates WHERE stage = 'hired' ORDER BY portal_candidate_id"
+        ).fetchall()
+        print("Hired: " + (", ".join(str(h["portal_candidate_id"]) for h in hired) or "nobody"))
     return 0
 
 

@@ -86,6 +86,21 @@ class CircuitBreaker:
         await self._open()
         raise CircuitOpen("portal circuit re-opened: the health probe failed", retry_after=self._cooldown)
 
+    async def open_for(self) -> float | None:
+        """Seconds the breaker stays open, or None when a call (or the probe) may be made now.
+
+        Read-only: lets a caller with many calls to make (the sync replay) skip its whole run
+        while the breaker is open, instead of claiming work only to put it back.
+        """
+        try:
+            open_until_raw = await self._client.hget(self._key, "open_until")
+        except (RedisError, OSError):
+            return None
+        if open_until_raw is None:
+            return None
+        remaining = float(open_until_raw) - self._clock()
+        return remaining if remaining > 0 else None
+
     async def record_success(self) -> None:
         try:
             await self._client.delete(self._key, self._probe_key)

@@ -49,9 +49,7 @@ class ConnectionAuth:
     every connection it opens) as well as the source of a single connection's arguments.
     """
 
-    def __init__(
-        self, base: Mapping[str, Any], credential: AsyncTokenCredential | None = None
-    ) -> None:
+    def __init__(self, base: Mapping[str, Any], credential: AsyncTokenCredential | None = None) -> None:
         self._base = dict(base)
         self._credential = credential
 

@@ -9,10 +9,13 @@ boundary, so retry, park and dead-letter decisions read one attribute, ``transie
     │   ├── ValidationFailed        input broke a rule of the contract (carries field errors)
     │   ├── MessageTooLarge         the queue refused a message for its size
     │   ├── DocumentRefused         a document's URL, size or hash is not acceptable
-    │   └── PortalRejected          the portal answered 400/401/403/404/409/422
+    │   └── PortalRejected          the portal answered 400, 404, 409 or 422, or an answer
+    │                               that breaks the contract (401/403: see below)
     └── TransientError              may succeed later: back off and try again
         ├── DependencyUnavailable   PostgreSQL, Redis, Blob Storage or the queues unreachable
         ├── PortalUnavailable       408, 429, 5xx, timeout or broken connection (with Retry-After)
+        ├── PortalCredentialRejected  401/403 to our API key, again after one refresh: our
+        │                             credential is wrong, so the work waits (with an alert)
         └── CircuitOpen             the breaker is open: no call was made
 """
 
@@ -93,6 +96,19 @@ class PortalUnavailable(TransientError):
     def __init__(
         self, message: str, *, status_code: int | None = None, retry_after: float | None = None
     ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.status_code = status_code
+
+
+class PortalCredentialRejected(TransientError):
+    """The portal answered 401 or 403 to our API key, and again after the key was refreshed.
+
+    Transient on purpose (DESIGN.md): the fault is our credential, not the work, so the work
+    waits for an operator to fix the key instead of failing; ``retry_after`` is how long to wait
+    before trying again (the secret store refreshes a key at most once a minute).
+    """
+
+    def __init__(self, message: str, *, status_code: int, retry_after: float | None = None) -> None:
         super().__init__(message, retry_after=retry_after)
         self.status_code = status_code
 

@@ -45,6 +45,9 @@ from shared.inbound.bulk_import import BulkImporter
 from shared.inbound.processor import EventProcessor
 from shared.inbound.receiver import WebhookReceiver
 from shared.messaging import MessageSender, create_message_sender
+from shared.outbound.dispatcher import SyncDispatcher
+from shared.outbound.timer_budget import budget_seconds
+from shared.portal_activity import PgActivityLog
 from shared.portal_client import PortalClient
 from shared.recovery.retention import Retention
 from shared.redis_store import ProcessedEvents, create_redis
@@ -145,7 +148,28 @@ class Runtime:
 
     @cached_property
     def portal(self) -> PortalClient:
-        return PortalClient(self.portal_http, self.secrets, self.portal_breaker)
+        return PortalClient(
+            self.portal_http,
+            self.secrets,
+            self.portal_breaker,
+            activity=PgActivityLog(self.db),
+            alerter=self.alerter,
+        )
+
+    @cached_property
+    def dispatcher(self) -> SyncDispatcher:
+        return SyncDispatcher(
+            db=self.db,
+            portal=self.portal,
+            alerter=self.alerter,
+            sender=self.sender,
+            lease_seconds=self.settings.sync_lease_seconds,
+        )
+
+    @cached_property
+    def replay_budget_seconds(self) -> float:
+        """How long one replay run may claim work: most of its timer's interval."""
+        return budget_seconds(self.settings.sync_replay_schedule)
 
     @cached_property
     def address_policy(self) -> AddressPolicy:

@@ -60,6 +60,7 @@ from shared.contract.storable import (
     Problem,
     ProblemKind,
     Problems,
+    clearly_storable,
     deep_container_path,
     escape_unstorable,
     find_problems,
@@ -439,8 +440,13 @@ def validate_envelope_object(
     portal_base_url: str,
     webhook_id: str | None = None,
     allowed_types: Collection[EventType] | None = None,
+    raw: bytes | None = None,
 ) -> tuple[Envelope, PortalEvent]:
     """Check an already decoded envelope, in the contract's order after the JSON checks.
+
+    ``raw``: the JSON text ``obj`` was decoded from, when the caller has it; the storability
+    pass then skips the walk for a text that cannot hold anything it refuses
+    (:func:`~shared.contract.storable.clearly_storable`, the common case).
 
     ``webhook_id``: when given, the envelope's ``id`` must equal it (a webhook); the bulk
     import passes ``None``, its ``webhook-id`` being the batch id. ``allowed_types``: when
@@ -452,12 +458,14 @@ def validate_envelope_object(
     (:mod:`shared.contract.storable`): times are aware datetimes, scores ``Decimal``, ATS ids
     ``UUID``; nothing after this needs to read the raw JSON again except for unknown fields.
     """
-    problems = _readable(obj)
+    problems = _readable(obj, raw)
     return _validate(obj, problems, portal_base_url, webhook_id, allowed_types)
 
 
-def _readable(obj: Mapping[str, Any]) -> Problems:
+def _readable(obj: Mapping[str, Any], raw: bytes | None = None) -> Problems:
     """The storability pass; a body with NaN/Infinity or nesting too deep is not JSON (400)."""
+    if raw is not None and clearly_storable(raw):
+        return Problems()
     problems = find_problems(obj)
     if problems.unreadable:
         raise MalformedDelivery(
@@ -553,7 +561,7 @@ def parse_event(
     in the order of this module's docstring.
     """
     obj = decode_json_object(body)
-    problems = _readable(obj)
+    problems = _readable(obj, body)
     if not is_json_content_type(content_type):
         wrong_type = MalformedDelivery(
             MalformedReason.CONTENT_TYPE,
@@ -574,7 +582,10 @@ def parse_import_line(line: bytes, *, portal_base_url: str) -> tuple[Envelope, C
     400 ``type_not_importable``.
     """
     envelope, event = validate_envelope_object(
-        decode_json_object(line), portal_base_url=portal_base_url, allowed_types=IMPORTABLE_EVENT_TYPES
+        decode_json_object(line),
+        portal_base_url=portal_base_url,
+        allowed_types=IMPORTABLE_EVENT_TYPES,
+        raw=line,
     )
     assert isinstance(event, CandidateProfileData)  # allowed_types guarantees it
     return envelope, event

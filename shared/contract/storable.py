@@ -48,6 +48,7 @@ __all__ = [
     "Problem",
     "ProblemKind",
     "Problems",
+    "clearly_storable",
     "deep_container_path",
     "escape_unstorable",
     "find_problems",
@@ -187,6 +188,61 @@ def _number_problem(value: object) -> ProblemKind | None:
     if isinstance(value, float) and not math.isfinite(value):
         return ProblemKind.NOT_A_JSON_NUMBER
     return None
+
+
+# --- the fast path for the common body -------------------------------------------------------
+
+# What could make a decoded body break a rule shows in its JSON text: an escaped NUL or
+# surrogate (JSON text cannot carry them raw), a non-finite literal, a run of 300 digits (beyond
+# a double's integer range; numeric's fraction digits are far more) or a number with a
+# three-digit exponent. Each test is a byte search in C (digits first mapped to one digit); the
+# few exponent-like matches are then looked at in Python, so that identifiers such as
+# "evt_3e312" do not count as numbers. Anything else that matches (inside a string, say) only
+# means the full walk decides.
+_ESCAPE: Final = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+#: Every digit as ``0``, so that digit runs and exponents are found by plain substring search.
+_DIGITS_AS_ZERO: Final = bytes.maketrans(b"123456789", b"000000000")
+_LONG_RUN: Final = b"0" * 300
+_EXPONENT_MARKS: Final = tuple(
+    b"0" + e + sign + b"000" for e in (b"e", b"E") for sign in (b"", b"+", b"-")
+)
+_NUMBER_PART: Final = frozenset(b"0123456789.")
+_WORD_PART: Final = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+
+
+def clearly_storable(raw: bytes) -> bool:
+    """True when the JSON text ``raw`` (already decoded as JSON) cannot hold anything
+    :func:`find_problems` reports; False means "walk it". Sound, not complete: at most
+    ``MAX_DEPTH`` brackets cannot nest deeper than ``MAX_DEPTH``, and every other rule needs one
+    of the patterns above in the text. Most deliveries take this path: byte searches in C,
+    a few microseconds, instead of a walk over every value in Python."""
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH or b"NaN" in raw or b"Infinity" in raw:
+        return False
+    if b"\\u" in raw and _ESCAPE.search(raw) is not None:
+        return False
+    digits = raw.translate(_DIGITS_AS_ZERO)
+    if _LONG_RUN in digits:
+        return False
+    for mark in _EXPONENT_MARKS:
+        at = digits.find(mark)
+        while at != -1:
+            if _is_number_exponent(raw, at + 1):
+                return False
+            at = digits.find(mark, at + 1)
+    return True
+
+
+def _is_number_exponent(raw: bytes, at: int) -> bool:
+    """Whether the ``e`` at ``at`` ends the mantissa of a number token (digits, maybe a point
+    and a sign, not glued to a word)."""
+    start = at
+    while start > 0 and raw[start - 1] in _NUMBER_PART:
+        start -= 1
+    if start == at:
+        return False
+    if start > 0 and raw[start - 1] == ord("-"):
+        start -= 1
+    return start == 0 or raw[start - 1] not in _WORD_PART
 
 
 # --- paths -----------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ from shared.documents.store import DocumentRow
 from shared.errors import DependencyUnavailable, DocumentRefused, PortalRejected, TransientError
 from shared.messaging import DOCUMENT_TRANSFERS, MessageSender
 from shared.outcomes import Failed, Ignored, Outcome, Processed, RetryLater
+from shared.portal_activity import CallOutcome, call_outcome
 from shared.queued import QueuedMessage
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class PortalCall:
     http_status: int | None
     duration_ms: int
     error: str | None
+    outcome: CallOutcome = CallOutcome.SUCCEEDED
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +119,7 @@ class _Call:
             http_status=status,
             duration_ms=int((time.perf_counter() - self.started) * 1000),
             error=str(error) if error is not None else None,
+            outcome=call_outcome(error),
         )
 
 
@@ -371,7 +374,7 @@ class DocumentTransfer:
                 # The failure cannot be written now: try the whole message again later.
                 outcome = RetryLater(f"{outcome.reason}; not recorded: {exc}")
         if decision.portal_call is not None and document is not None:
-            await self._log_call(document, decision.portal_call, outcome)
+            await self._log_call(document, decision.portal_call)
         if decision.alert is not None:
             await self._alerter.raise_alert(decision.alert.kind, decision.alert.key, decision.alert.text)
         if isinstance(outcome, RetryLater):
@@ -410,14 +413,16 @@ class DocumentTransfer:
                     store.NOTE_ERROR, {"id": request.document_id, "sha256": request.sha256, "reason": reason}
                 )
 
-    async def _log_call(self, document: DocumentRow, call: PortalCall, outcome: Outcome) -> None:
+    async def _log_call(self, document: DocumentRow, call: PortalCall) -> None:
+        """One ``portal_activity_log`` row for the download, in the words of every portal call
+        (:class:`~shared.portal_activity.CallOutcome`)."""
         with contextlib.suppress(DependencyUnavailable):
             async with transaction(self._db) as conn:
                 await conn.execute(
                     store.LOG_DOWNLOAD,
                     {
                         "entity_id": document.portal_document_id,
-                        "outcome": outcome_word(outcome),
+                        "outcome": call.outcome.value,
                         "http_status": call.http_status,
                         "duration_ms": call.duration_ms,
                         "error": call.error,

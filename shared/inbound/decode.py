@@ -78,7 +78,7 @@ def decode(message: QueuedMessage, *, portal_base_url: str, now: datetime) -> De
     event_type = obj["type"] if isinstance(obj.get("type"), str) else "unknown"
     base = Decoded(message, event_id, event_type, received_at, attempts, message.body.decode("utf-8"))
     try:
-        envelope, data = validate_envelope_object(obj, portal_base_url=portal_base_url)
+        envelope, data = validate_envelope_object(obj, portal_base_url=portal_base_url, raw=message.body)
     except MalformedDelivery as exc:
         failed = Failed(f"malformed event ({exc.reason.value}): {fields_of(exc.errors)}")
         return _settle(base, failed, keep_payload=not exc.refused_by_jsonb)

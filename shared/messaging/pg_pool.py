@@ -44,9 +44,7 @@ async def translate_errors(url: str) -> AsyncIterator[None]:
 class QueuePool:
     """An :class:`AsyncConnectionPool` on the queue database, opened once on first use."""
 
-    def __init__(
-        self, url: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 5.0
-    ) -> None:
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 5.0) -> None:
         self.url = url
         self._pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
             url,

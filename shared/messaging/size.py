@@ -15,8 +15,7 @@ from shared.messaging.port import MAX_MESSAGE_BYTES, OutboundMessage
 def message_size(message: OutboundMessage) -> int:
     """Bytes of the body plus the application properties' keys and values."""
     properties = sum(
-        len(key.encode()) + len(str(value).encode())
-        for key, value in message.application_properties.items()
+        len(key.encode()) + len(str(value).encode()) for key, value in message.application_properties.items()
     )
     return len(message.body) + properties
 

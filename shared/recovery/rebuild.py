@@ -59,14 +59,15 @@ ORDER BY id
 """
 
 # The ATS commands that moved the stage, as the outbound flow stores them (payload: the command
-# as sent, and the portal candidate it was for).
+# as sent, and the portal candidate it was for, which only a command taken at intake has: one
+# refused at intake set nothing). A candidate.status sets the stage at intake, whatever its
+# delivery to the portal later does; an offer.send moves it when the portal accepted it.
 COMMANDS = """
 SELECT command_id, operation_type, status, created_at, completed_at,
        payload -> 'command' -> 'data' ->> 'stage' AS stage
 FROM sync_queue
 WHERE payload ->> 'portal_candidate_id' = %(portal_id)s
-  AND ((operation_type = 'candidate.status' AND status <> 'failed')
-       OR (operation_type = 'offer.send' AND status = 'completed'))
+  AND (operation_type = 'candidate.status' OR (operation_type = 'offer.send' AND status = 'completed'))
 """
 
 ASSESSMENTS = """

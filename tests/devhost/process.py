@@ -31,8 +31,15 @@ class DevhostProcess:
     async def start(self, timeout: float = 15.0) -> DevhostProcess:
         with self.log_path.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "devhost", "start", *self.args,
-                cwd=REPO, env=self.environ, stdout=asyncio.subprocess.PIPE, stderr=log,
+                sys.executable,
+                "-m",
+                "devhost",
+                "start",
+                *self.args,
+                cwd=REPO,
+                env=self.environ,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
             )
         assert self.proc.stdout is not None
         lines: list[str] = []

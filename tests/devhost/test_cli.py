@@ -62,7 +62,7 @@ async def test_send_from_stdin_with_id_properties_and_schedule(settings_file, qu
     done = await devhost(
         "send", "portal-events", "-", "--settings-file", str(settings_file),
         "--message-id", "evt-1", "--property", "attempt=2", "--property", "source=cli",
-        "--scheduled-in", "0.5",
+        "--scheduled-in", "5",  # long enough that a loaded machine cannot make it due already
         stdin=b'{"hello": "world"}',
     )
     assert done.returncode == 0, done.stderr
@@ -70,14 +70,20 @@ async def test_send_from_stdin_with_id_properties_and_schedule(settings_file, qu
     assert await receiver.receive("portal-events", 10, LOCK) == []  # scheduled: not yet
     due = await receiver.next_visible_at("portal-events")
     assert due is not None
-    assert due >= before + timedelta(seconds=0.5)
+    assert due >= before + timedelta(seconds=5)
     await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.05)
     [got] = await receiver.receive("portal-events", 10, LOCK)
     assert (got.message_id, got.body) == ("evt-1", b'{"hello": "world"}')
     assert got.application_properties == {"attempt": 2, "source": "cli"}
 
     again = await devhost(
-        "send", "portal-events", "-", "--settings-file", str(settings_file), "--message-id", "evt-1",
+        "send",
+        "portal-events",
+        "-",
+        "--settings-file",
+        str(settings_file),
+        "--message-id",
+        "evt-1",
         stdin=b"{}",
     )
     assert again.returncode == 0
@@ -93,7 +99,11 @@ async def test_send_from_a_file_the_environment_wins_over_the_settings_file(
     broken = tmp_path / "broken.settings.json"
     broken.write_text(json.dumps({"Values": {"ServiceBusConnection": "postgresql://nobody@127.0.0.1:1/x"}}))
     done = await devhost(
-        "send", "q", str(body), "--settings-file", str(broken),
+        "send",
+        "q",
+        str(body),
+        "--settings-file",
+        str(broken),
         environ=devhost_environ(ServiceBusConnection=database_url),
     )
     assert done.returncode == 0, done.stderr
@@ -118,7 +128,12 @@ async def test_dead_letters_list_and_resubmit(settings_file, queues) -> None:
     lines = listing.stdout.decode().splitlines()
     assert lines[0] == "3 dead letter(s) on work"
     assert lines[1].split("\t") == [
-        "id", "message_id", "reason", "description", "delivery_count", "dead_lettered_at"
+        "id",
+        "message_id",
+        "reason",
+        "description",
+        "delivery_count",
+        "dead_lettered_at",
     ]
     first = lines[2].split("\t")
     assert first[1:5] == ["m-0", "MaxDeliveryCountExceeded", "ValueError: bad input second line", "1"]

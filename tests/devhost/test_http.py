@@ -21,9 +21,7 @@ async def base_url(run_host):
 
 async def test_route_parameters_query_headers_and_body(base_url) -> None:
     async with httpx.AsyncClient(base_url=base_url) as client:
-        answer = await client.post(
-            "/api/items/42?x=1&y=two", content=b'{"a":1}', headers={"X-Test": "hello"}
-        )
+        answer = await client.post("/api/items/42?x=1&y=two", content=b'{"a":1}', headers={"X-Test": "hello"})
     assert answer.status_code == 200
     assert answer.headers["x-answer"] == "yes"
     assert answer.headers["content-type"].startswith("application/json")
@@ -104,9 +102,7 @@ async def test_chunked_body_and_expect_continue(base_url) -> None:
     async with httpx.AsyncClient(base_url=base_url) as client:
         answer = await client.post("/api/items/1", content=chunks())
         assert answer.json()["body"] == "part1-part2"
-        answer = await client.post(
-            "/api/items/1", content=b"x" * 5000, headers={"Expect": "100-continue"}
-        )
+        answer = await client.post("/api/items/1", content=b"x" * 5000, headers={"Expect": "100-continue"})
         assert answer.json()["body"] == "x" * 5000
 
 

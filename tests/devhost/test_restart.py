@@ -51,14 +51,19 @@ def devhost(tmp_path, database_url):
         json.dumps({"Values": {"ServiceBusConnection": database_url, "WORK_QUEUE": "from-file-not-used"}})
     )
     (tmp_path / "host.json").write_text(json.dumps({"extensions": {"serviceBus": {"maxConcurrentCalls": 4}}}))
+
     # WORK_QUEUE from the environment wins over local.settings.json.
     def make(*extra: str, sleep: float = 0.4) -> DevhostProcess:
         environ = devhost_environ(WORK_QUEUE=QUEUE, DURABLE_SLEEP=str(sleep))
         args = [
-            "--app", "tests.devhost.apps.durable_app:app",
-            "--settings-file", str(tmp_path / "local.settings.json"),
-            "--host-json", str(tmp_path / "host.json"),
-            "--port", "0",
+            "--app",
+            "tests.devhost.apps.durable_app:app",
+            "--settings-file",
+            str(tmp_path / "local.settings.json"),
+            "--host-json",
+            str(tmp_path / "host.json"),
+            "--port",
+            "0",
             *extra,
         ]
         return DevhostProcess(args, environ, tmp_path / "devhost.log")
@@ -115,8 +120,14 @@ async def test_ctrl_c_stops_cleanly_and_abandons_unfinished_messages(
 
 async def test_a_required_setting_missing_stops_the_start_with_its_name(tmp_path, database_url) -> None:
     host = DevhostProcess(
-        ["--app", "tests.devhost.apps.replay_app:app", "--settings-file", str(tmp_path / "none.json"),
-         "--port", "0"],
+        [
+            "--app",
+            "tests.devhost.apps.replay_app:app",
+            "--settings-file",
+            str(tmp_path / "none.json"),
+            "--port",
+            "0",
+        ],
         devhost_environ(ServiceBusConnection=database_url),
         tmp_path / "devhost.log",
     )

@@ -80,7 +80,7 @@ def _optional_list(app: func.FunctionApp) -> None:
             _wrong_type,
             "wrongtype: FunctionLoadError: cannot load the wrongtype function: 'm' binding type "
             '"serviceBusTrigger" and dataType "None" in function.json do not match the corresponding '
-            "function parameter's Python type annotation \"HttpRequest\"",
+            'function parameter\'s Python type annotation "HttpRequest"',
         ),
         (
             _extra_parameter,
@@ -99,8 +99,15 @@ def _optional_list(app: func.FunctionApp) -> None:
         ),
         (_optional_list, "optional_list: TypeError: issubclass() arg 1 must be a class"),
     ],
-    ids=["pep585-list", "unresolvable-string", "wrong-type", "extra-parameter", "non-type-return",
-         "context-type", "optional"],
+    ids=[
+        "pep585-list",
+        "unresolvable-string",
+        "wrong-type",
+        "extra-parameter",
+        "non-type-return",
+        "context-type",
+        "optional",
+    ],
 )
 def test_each_form_the_worker_refuses_is_refused_in_its_words(register: Any, expected: str) -> None:
     app = _app(register)

@@ -106,14 +106,14 @@ async def test_each_kind_and_type_reaches_blob_storage_verified_and_described(do
         "kind": kind,
     }
     assert list(await docs.blobs()) == [name]
-    [call] = docs.pipeline.rows(
+    [call] = docs.pipeline.rows(  # the download (the candidate's profile fetch has its own row)
         "SELECT operation, entity_id, outcome, http_status FROM portal_activity_log "
-        "WHERE direction = 'outbound'"
+        "WHERE direction = 'outbound' AND operation LIKE 'GET /v1/documents/%%'"
     )
     assert call == {
         "operation": "GET /v1/documents/{doc_id}/content",
         "entity_id": document["id"],
-        "outcome": "processed",
+        "outcome": "succeeded",
         "http_status": 200,
     }
     assert docs.alerts.raised == []

@@ -135,8 +135,9 @@ async def test_each_new_connection_gets_the_current_token_so_an_expired_one_is_n
                 await psycopg.AsyncConnection.connect(app_database, password=first)
             # A second connection must be opened while the first is held: it logs in.
             async with transaction(pool) as second:
-                row = await (await second.execute("SELECT count(*) FROM pg_stat_activity "
-                                                  "WHERE usename = current_user")).fetchone()
+                row = await (
+                    await second.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = current_user")
+                ).fetchone()
             # The connection opened with the old token keeps working: PostgreSQL checks a
             # password only when a connection opens.
             await held.execute("SELECT 1")

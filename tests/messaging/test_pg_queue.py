@@ -243,8 +243,9 @@ async def test_messages_survive_a_new_process(database_url) -> None:
 async def test_purge_forgets_old_ids(sender, receiver, database_url) -> None:
     await sender.send("q", [msg("old"), msg("new")])
     with psycopg.connect(database_url) as conn:
-        conn.execute("UPDATE devhost.message_ids SET sent_at = now() - interval '11 minutes' "
-                     "WHERE message_id = 'old'")
+        conn.execute(
+            "UPDATE devhost.message_ids SET sent_at = now() - interval '11 minutes' WHERE message_id = 'old'"
+        )
     assert await receiver.purge_duplicate_ids(timedelta(minutes=10)) == 1
 
 

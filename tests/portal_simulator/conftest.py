@@ -69,7 +69,7 @@ async def portal(shared_portal: RunningSimulator, receiver: Receiver) -> Running
     """The session's simulator, emptied, with this module's default behaviour and no faults."""
     await shared_portal.admin.reset()
     await shared_portal.admin.update_settings(
-        followup_delay_seconds=0.05, interview_decline_rate=0.0, offer_decline_rate=0.0
+        followup_delay_seconds=0.05, interview_decline_rate=0.0, offer_decline_rate=0.0, followups=True
     )
     receiver.received.clear()
     return shared_portal

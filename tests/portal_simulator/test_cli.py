@@ -174,3 +174,32 @@ async def test_scenario_plays_each_candidate_journey(portal: RunningSimulator, r
     types = [json.loads(r.body)["type"] for r in receiver.received]
     assert types.count("candidate.created") == 3
     assert types.count("document.uploaded") == 3
+
+
+async def test_the_scenarios_first_candidate_always_goes_the_whole_way(
+    portal: RunningSimulator, receiver: Receiver
+) -> None:
+    for seed in ("1", "2", "3"):
+        receiver.received.clear()
+        code, _, err = await run_cli(
+            "scenario",
+            "--candidates",
+            "1",
+            "--withdraw-share",
+            "1",
+            "--seed",
+            seed,
+            "--simulator-url",
+            portal.base_url,
+        )
+        assert code == 0, err
+        events = [json.loads(r.body) for r in receiver.received]
+        assert "candidate.withdrawn" not in [e["type"] for e in events]
+        [screening] = [e["data"]["screening"] for e in events if e["type"] == "screening.completed"]
+        assert (screening["recommendation"], screening["score"] >= 70) == ("advance", True)
+        [assessment] = [e["data"]["assessment"] for e in events if e["type"].startswith("assessment.")]
+        assert (assessment["status"], assessment["max_score"], assessment["score"] >= 70) == (
+            "completed",
+            100,
+            True,
+        )

@@ -130,6 +130,19 @@ async def test_interview_decline_share_and_delay_are_configurable(
     assert record["answer_event_id"] == event["id"]
 
 
+async def test_with_followups_off_requests_are_taken_and_never_answered(
+    portal: RunningSimulator, receiver: Receiver, rest: httpx.AsyncClient
+) -> None:
+    settings = await portal.admin.update_settings(followups=False, followup_delay_seconds=0.0)
+    assert settings["followups"] is False
+    candidate = await portal.admin.seed_candidate()
+    body = await _request_interview(rest, candidate["id"])
+    await portal.admin.settle(timeout_seconds=2)
+    assert receiver.received == []
+    (record,) = await portal.admin.interview_requests()
+    assert (record["request_id"], record["answer_event_id"]) == (body["request_id"], None)
+
+
 @pytest.mark.parametrize(("decline_rate", "answer"), [(0.0, "accepted"), (1.0, "declined")])
 async def test_an_offer_is_answered_for_the_same_offer_id(
     portal: RunningSimulator, receiver: Receiver, rest: httpx.AsyncClient, decline_rate: float, answer: str

@@ -200,3 +200,11 @@ async def test_an_unknown_fault_kind_is_refused(portal: RunningSimulator) -> Non
         response = await client.post("/admin/faults", json={"kind": "meteor"})
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "kind"
+
+
+async def test_error_401_refuses_a_valid_key(portal: RunningSimulator, rest: httpx.AsyncClient) -> None:
+    await portal.admin.add_fault("error_401", count=1)
+    refused = await rest.get("/v1/health")
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"] == "Bearer"
+    assert (await rest.get("/v1/health")).status_code == 200

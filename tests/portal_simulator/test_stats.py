@@ -24,18 +24,23 @@ async def test_calls_are_counted_by_template_and_status_with_their_keys(
     keys = [str(uuid.uuid4()), str(uuid.uuid4())]
     path = f"/v1/candidates/{candidate['id']}/status"
     await portal.admin.add_fault("error_503", count=1, path_prefix=path)
-    for idempotency_key in (keys[0], keys[0], keys[1]):
+    for idempotency_key in (keys[0], keys[0], keys[1], keys[1]):
         await rest.post(path, json={"stage": "screening"}, headers={"idempotency-key": idempotency_key})
     stats = await portal.admin.stats()
     assert stats["requests"]["GET /v1/candidates/{cand_id}"] == {
         "total": 2,
         "by_status": {"200": 1, "404": 1},
         "idempotency_keys": [],
+        "by_idempotency_key": {},
     }
     assert stats["requests"]["POST /v1/candidates/{cand_id}/status"] == {
-        "total": 3,
-        "by_status": {"503": 1, "200": 2},
-        "idempotency_keys": [keys[0], keys[0], keys[1]],
+        "total": 4,
+        "by_status": {"503": 1, "200": 3},
+        "idempotency_keys": [keys[0], keys[0], keys[1], keys[1]],
+        "by_idempotency_key": {  # the last answer replays the remembered first one
+            keys[0]: {"by_status": {"503": 1, "200": 1}, "replayed": 0},
+            keys[1]: {"by_status": {"200": 2}, "replayed": 1},
+        },
     }
     assert stats["faults"] == {"error_503": 1}
     assert not any(name.startswith(("GET /admin", "POST /admin")) for name in stats["requests"])

@@ -119,8 +119,9 @@ class MakeRun:
             if started and status == 200 and {c["state"] for c in body["components"].values()} == {"up"}:
                 return dict(body)
             time.sleep(1)
-        pytest.fail(f"readiness never answered 200 with every component up (last {last}):\n"
-                    f"{self.output()[-4000:]}")
+        pytest.fail(
+            f"readiness never answered 200 with every component up (last {last}):\n{self.output()[-4000:]}"
+        )
 
     def ctrl_c(self, timeout: float = 90) -> str:
         """SIGINT to the whole group, as a terminal's Ctrl-C; the output once everything stopped."""
@@ -191,6 +192,50 @@ def _check_demo_report(output: str, database_url: str) -> None:
         statuses = conn.execute("SELECT status, blob_path FROM candidate_documents").fetchall()
     assert len(statuses) == len(documents)
     assert all(status == "verified" and blob_path for status, blob_path in statuses), statuses
+    _check_demo_outbound(output, database_url)
+
+
+def _status_line(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
+
+
+def _check_demo_outbound(output: str, database_url: str) -> None:
+    """Flows 2 and 4: interviews requested for everyone who reached `interview`, answered by the
+    portal; offers for every scheduled interview, answered; the report agrees with the database."""
+    reached = re.search(r"^The ATS's side: (\d+) candidate\(s\) reached the interview stage\.$", output, re.M)
+    assert reached, output
+    assert int(reached[1]) >= 1, output  # the scenario's first journey goes the whole way
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        interviews: dict[str, int] = dict(
+            conn.execute("SELECT status, count(*) FROM interviews GROUP BY 1").fetchall()
+        )
+        offers: dict[str, int] = dict(
+            conn.execute("SELECT status, count(*) FROM offers GROUP BY 1").fetchall()
+        )
+        commands: dict[str, int] = dict(
+            conn.execute("SELECT status, count(*) FROM sync_queue GROUP BY 1").fetchall()
+        )
+        hired = [
+            r[0]
+            for r in conn.execute(
+                "SELECT portal_candidate_id FROM candidates WHERE stage = 'hired' ORDER BY 1"
+            )
+        ]
+        accepted = conn.execute(
+            "SELECT count(*) FROM offers o JOIN candidates c ON c.id = o.candidate_id "
+            "WHERE o.status = 'accepted' AND c.stage = 'hired'"
+        ).fetchone()
+    assert sum(interviews.values()) == int(reached[1]), output
+    assert set(interviews) <= {"scheduled", "declined"}, interviews  # every request answered
+    assert sum(offers.values()) == interviews.get("scheduled", 0), output
+    assert set(offers) <= {"accepted", "declined"}, offers  # every offer answered
+    assert commands == {"completed": sum(interviews.values()) + sum(offers.values())}, commands
+    assert accepted is not None
+    assert accepted[0] == offers.get("accepted", 0) == len(hired)
+    assert f"\nInterviews: {_status_line(interviews)}\n" in output, output
+    assert f"\nOffers: {_status_line(offers)}\n" in output, output
+    assert f"\nATS commands: {_status_line(commands)}\n" in output, output
+    assert f"\nHired: {', '.join(hired) or 'nobody'}" in output, output
 
 
 def _bulk_import(count: int) -> list[str]:

@@ -79,8 +79,17 @@ def scratch_postgres() -> Iterator[ScratchPostgres]:
     pg_ctl = [*as_user, str(bin_dir / "pg_ctl"), "-D", str(data)]
     try:
         subprocess.run(
-            [*as_user, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-N",
-             "--auth=scram-sha-256", f"--pwfile={pwfile}"],
+            [
+                *as_user,
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-N",
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile}",
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
         )
@@ -107,8 +116,19 @@ def scratch_valkey() -> Iterator[int]:
     root = Path(tempfile.mkdtemp(prefix="scratch-valkey-"))
     port = free_port()
     process = subprocess.Popen(
-        [str(servers[0]), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(root)],
+        [
+            str(servers[0]),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(root),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -487,3 +487,60 @@ def test_at_most_twenty_problems_of_a_kind_are_listed_but_every_one_counts():
     assert len(problems.unstorable) == MAX_REPORTED
     assert {p.kind for p in problems.unstorable} == {ProblemKind.NUMBER_TOO_LARGE}
     assert problems.refused_by_jsonb  # the NULs beyond the list still decide how it is kept
+
+
+# --- the fast path ------------------------------------------------------------------------------
+
+#: Raw JSON pieces that may or may not break a rule, to be combined into documents.
+_PIECES = st.sampled_from(
+    [
+        '"plain"',
+        '"caf\\u00e9"',
+        '"a\\u0000b"',
+        '"\\ud800"',
+        '"\\ud83d\\ude00"',
+        '"\\\\u0000"',
+        "1",
+        "-2.5",
+        "1e308",
+        "1e309",
+        "1e-400",
+        "1" + "0" * 299,
+        "1" + "0" * 400,
+        "0." + "1" * 300,
+        "true",
+        "null",
+        '"NaN"',
+        '"Infinity"',
+    ]
+)
+
+
+@st.composite
+def raw_documents(draw: st.DrawFn) -> bytes:
+    """A JSON object text of nested objects and arrays around the pieces above."""
+    depth = draw(st.integers(0, 40))
+    inner = draw(_PIECES)
+    for level in range(depth):
+        inner = f'{{"k{level}": {inner}}}' if draw(st.booleans()) else f"[{inner}, {draw(_PIECES)}]"
+    return f'{{"id": "evt_x", "v": {inner}}}'.encode()
+
+
+@given(raw_documents())
+def test_what_the_fast_path_passes_the_full_walk_passes_too(raw: bytes) -> None:
+    from shared.contract.storable import clearly_storable
+
+    decoded = json.loads(raw, parse_float=Decimal)
+    if clearly_storable(raw):
+        found = find_problems(decoded)
+        assert not found.unreadable
+        assert not found.unstorable
+        assert not found.refused_by_jsonb
+
+
+def test_the_fast_path_takes_the_common_body_and_leaves_every_poison_class_to_the_walk() -> None:
+    from shared.contract.storable import clearly_storable
+
+    assert clearly_storable(json.dumps(envelope("candidate.created", data("candidate.created"))).encode())
+    for poison in ('"\\u0000"', '"\\udc00"', "1e400", "NaN", "1" + "0" * 400, "[" * 33 + "]" * 33):
+        assert not clearly_storable(f'{{"v": {poison}}}'.encode()), poison

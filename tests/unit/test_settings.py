@@ -40,9 +40,7 @@ def test_defaults_are_designs_table():
     assert settings.documents_container == "candidate-documents"
 
 
-@pytest.mark.parametrize(
-    "missing", ["DATABASE_URL", "REDIS_URL", "PORTAL_BASE_URL", "SYNC_REPLAY_SCHEDULE"]
-)
+@pytest.mark.parametrize("missing", ["DATABASE_URL", "REDIS_URL", "PORTAL_BASE_URL", "SYNC_REPLAY_SCHEDULE"])
 def test_missing_required_setting_is_named(missing):
     with pytest.raises(ConfigurationError, match=missing):
         load_settings({k: v for k, v in BASE.items() if k != missing})

@@ -175,11 +175,12 @@ async def test_sync_queue_pending_failed_and_the_oldest_due_age(runtime, rows):
     def row(status, next_retry=None, lease=None):
         rows.execute(
             "INSERT INTO sync_queue (command_id, operation_type, entity_id, payload, status, next_retry, "
-            "lease_until) VALUES (%s, 'offer.send', 'x', '{}', %s, %s, %s)",
+            "lease_until, lease_owner) VALUES (%s, 'offer.send', 'x', '{}', %s, %s, %s, %s)",
             uuid.uuid4(),
             status,
             next_retry,
             lease,
+            uuid.uuid4() if lease else None,
         )
 
     row("pending", ago(seconds=90))
