@@ -17,14 +17,17 @@ What reaches Application Insights, configured once per worker by :func:`configur
   ``traceparent``, ``tracestate``, the names Service Bus' own SDK uses); the processor opens
   one span per message as a child of that context (:func:`message_spans`), with the event id,
   its outcome and, for answers to the ATS, ``ats.request_id`` / ``ats.offer_id``, the ids the
-  outbound side puts on the calls that asked (so the answering webhook is found from the
-  request, and back). A re-sent or parked message keeps its properties, so its later attempts
+  outbound side puts on the command that asked (``sync_dispatcher`` opens an ``ats-outbound
+  process`` span per command, in the ATS's trace when its message carries one, with the
+  command's ids: its first portal call is a child of it), so the answering webhook is found
+  from the request, and back. A re-sent or parked message keeps its properties, so its later attempts
   stay in the same trace.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -179,6 +182,26 @@ class MessageSpans:
             span.set_attribute("portal.outcome", outcome)
             span.end()
         self.spans.clear()
+
+
+def command_attributes(body: bytes) -> dict[str, str]:
+    """An ATS command's ids as span attributes (``ats.command_id``, ``ats.command_type`` and the
+    ``ats.request_id`` / ``ats.offer_id`` the portal's answering webhook carries back); {} for a
+    body that is not a command. Never raises: tracing must not fail the flow."""
+    try:
+        command = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    if not isinstance(command, dict):
+        return {}
+    data = command.get("data") if isinstance(command.get("data"), dict) else {}
+    found = {
+        "ats.command_id": command.get("command_id"),
+        "ats.command_type": command.get("type"),
+        "ats.request_id": data.get("request_id"),
+        "ats.offer_id": data.get("offer_id"),
+    }
+    return {name: value for name, value in found.items() if isinstance(value, str) and len(value) <= 100}
 
 
 @contextlib.contextmanager
