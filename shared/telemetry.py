@@ -194,7 +194,8 @@ def command_attributes(body: bytes) -> dict[str, str]:
         return {}
     if not isinstance(command, dict):
         return {}
-    data = command.get("data") if isinstance(command.get("data"), dict) else {}
+    raw_data = command.get("data")
+    data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
     found = {
         "ats.command_id": command.get("command_id"),
         "ats.command_type": command.get("type"),
