@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 LOCAL := .local
 
-.PHONY: run test unit lint doctor typecheck migrate services-run services-test demo bench fuzz clean help iac
+.PHONY: run test unit lint doctor typecheck migrate services-run services-test demo bench bench-metrics fuzz clean help iac chromium
 
 help:
 	@echo "make run    - install what is missing, start services, simulator and devhost (127.0.0.1:7071)"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench  - benchmarks (see README)"
 	@echo "make fuzz   - the long property run: mutated deliveries never lost (about 20 minutes)"
 	@echo "make iac    - parse every Bicep file under infra/ and run checkov on it (own venv)"
+	@echo "make bench-metrics - the metrics endpoint over 1 M seeded events beside an indexed lookup"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' \
@@ -35,6 +36,18 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 deps: $(VENV)/.installed node_modules/.installed
+
+# The dashboard's test drives Debian's chromium through Playwright (never `playwright install`,
+# which downloads a browser): installed here when missing and we are root, else named.
+chromium:
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian's chromium (the dashboard test's browser)"; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \
+				|| { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }; \
+		else \
+			echo "the dashboard test needs Debian's chromium package: sudo apt-get install -y chromium"; exit 1; \
+		fi; }
 
 # The infrastructure checks run from their own virtual environment: checkov's pins conflict
 # with the app's. No Bicep compiler runs offline; deploy.yml runs `az bicep build` and what-if.
@@ -71,7 +84,7 @@ unit: $(VENV)/.installed
 doctor: $(VENV)/.installed
 	$(PY) scripts/doctor_gate.py
 
-test: services-test lint doctor iac
+test: services-test chromium lint doctor iac
 	source $(LOCAL)/test.env && $(VENV)/bin/pytest -q -p no:cacheprovider
 
 migrate: services-run
@@ -93,6 +106,9 @@ fuzz: services-test
 
 bench: services-test
 	source $(LOCAL)/test.env && $(PY) bench/ingest.py
+
+bench-metrics: services-test
+	source $(LOCAL)/test.env && $(PY) bench/metrics.py
 	source $(LOCAL)/test.env && $(PY) bench/documents.py
 	source $(LOCAL)/test.env && $(PY) bench/outbound.py
 

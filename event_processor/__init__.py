@@ -14,6 +14,7 @@ from shared import outbox
 from shared.errors import DependencyUnavailable
 from shared.queued import QueuedMessage
 from shared.runtime import get_runtime
+from shared.telemetry import invocation_of
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -27,9 +28,11 @@ async def process_portal_events(
     # typing.List, not list[...]: the Azure Functions Python worker refuses a PEP 585 alias as
     # "invalid non-type annotation" and then loads no function of the app (DESIGN.md).
     messages: typing.List[func.ServiceBusMessage],  # noqa: UP006
+    context: func.Context,
 ) -> None:
     runtime = await get_runtime()
-    await runtime.processor.process([QueuedMessage.from_service_bus(message) for message in messages])
+    with invocation_of(context):  # the batch under the host's invocation; each event in its own trace
+        await runtime.processor.process([QueuedMessage.from_service_bus(message) for message in messages])
 
 
 @bp.timer_trigger(arg_name="timer", schedule="*/10 * * * * *", run_on_startup=False, use_monitor=False)

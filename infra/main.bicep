@@ -31,6 +31,12 @@ param syncReplaySchedule string = '* * * * * *'
 @description('Teams or Slack incoming webhook for alerts (ALERT_WEBHOOK_URL); empty for none.')
 param alertWebhookUrl string = ''
 
+@description('E-mail addresses Azure Monitor\'s alert rules notify (infra/monitoring); empty for none.')
+param alertEmails array = []
+
+@description('Let the app read each queue\'s message counts for /api/health/metrics ("Azure Service Bus Data Owner" on the namespace; see infra/monitoring/monitoring.bicep).')
+param grantQueueCounts bool = true
+
 @description('Instances the Function App may scale out to (see functionapp.bicep for the PostgreSQL bound).')
 param maximumInstanceCount int = 20
 
@@ -243,9 +249,22 @@ module appAccess 'modules/app-access.bicep' = {
 }
 
 // Monitoring: Log Analytics and Application Insights are the `observability` module above, and
-// every resource sends its diagnostic logs there. A module with dashboards and alert rules on
-// the app's metrics is added here, in this one place; the outputs below (workspace, Application
-// Insights, Function App, Service Bus) are what it takes.
+// every resource sends its diagnostic logs there. The health workbook, the alert rules on the
+// app's metrics and Service Bus' dead letters, and their action group are added here, in this
+// one place (infra/monitoring/, docs/operations.md "Alerts in Azure Monitor").
+module monitoring 'monitoring/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    name: '${name}-${suffix}'
+    location: location
+    tags: tags
+    appInsightsId: observability.outputs.appInsightsId
+    serviceBusName: serviceBus.outputs.name
+    functionAppPrincipalId: functionApp.outputs.principalId
+    grantQueueCounts: grantQueueCounts
+    alertEmails: alertEmails
+  }
+}
 
 output functionAppName string = functionApp.outputs.name
 output functionAppPrincipalId string = functionApp.outputs.principalId

@@ -9,9 +9,10 @@ not given data-processing consent is shown without it, and says so.
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from typing import Any
 
-from ops.command import Area, moment, option, positive_int
+from ops.command import Area, moment, one_of, option, positive_int
 from ops.context import Context
 from ops.report import Block, Document, Exit, Fields, Heading, Report, Table, Text, utc
 
@@ -222,3 +223,89 @@ def _rejection_blocks(number: int, rejection: dict[str, Any]) -> list[Block]:
         *(("error", error) for error in errors),
     ]
     return _payload_blocks(pairs, rejection)
+
+
+# --------------------------------------------------------------------------- replay
+
+
+@AREA.command(
+    "replay",
+    help="put failed events back on portal-events to be applied again (EVENT_ID or --failed)",
+    changes_data=True,
+    options=(
+        one_of(
+            option("event_id", nargs="?", metavar="EVENT_ID", help="one failed event (evt_...)"),
+            option("--failed", action="store_true", help="every failed event (narrow with --type, --since)"),
+        ),
+        option("--type", dest="event_type", metavar="TYPE", help="with --failed: only this type"),
+        option(
+            "--since",
+            type=moment,
+            metavar="WHEN",
+            help="with --failed: failed since 30m, 2h, 7d ago, or an ISO time",
+        ),
+        option(
+            "--limit", type=positive_int, default=10_000, metavar="N", help="at most N events (default 10000)"
+        ),
+    ),
+)
+async def replay_events(ctx: Context, args: argparse.Namespace) -> Report:
+    """Re-queue failed events once their cause is fixed (a corrected rule or validator, a
+    candidate the portal now knows, a bug fixed and deployed).
+
+    Each goes back on portal-events as stored, under {event_id}:replay{n} with the property
+    `replay`: the processor then applies it again in place of its failed record (a plain re-send
+    would be dropped by the three idempotency layers). If it fails again it is recorded failed
+    with the new reason. Only failed events are replayed, and only those whose payload was
+    stored. Each replay is audited (audit_log, action events.replay). Try --dry-run first.
+    Exit 1 when nothing matched."""
+    from shared.errors import ConfigurationError
+    from shared.recovery import audit, replay
+
+    if args.event_id is None and (args.event_type or args.since) and not args.failed:
+        raise ConfigurationError("--type and --since go with --failed, not with one EVENT_ID")
+    conn = await ctx.database()
+    planned, rows = await replay.plan(
+        conn, event_id=args.event_id, event_type=args.event_type, since=args.since, limit=args.limit
+    )
+    if args.event_id is not None and not planned:
+        status = await replay.status_of(conn, args.event_id)
+        reason = (
+            f"no event {args.event_id} in webhook_events (it may still be queued)"
+            if status is None
+            else f"event {args.event_id} is {status}: only failed events are replayed"
+        )
+        return Report({"dry_run": ctx.dry_run, "replayed": [], "skipped": []}, [Text(reason)], Exit.NOTHING)
+    sendable = [r for r in planned if r.message_id is not None]
+    skipped = [r for r in planned if r.message_id is None]
+    sent = sendable
+    if not ctx.dry_run and sendable:
+        sender = await ctx.sender()
+        sent = await replay.replay(conn, sender, planned, rows, now=datetime.now(UTC), actor=audit.operator())
+    data = {
+        "dry_run": ctx.dry_run,
+        "replayed": [r.as_dict() for r in sent],
+        "skipped": [r.as_dict() for r in skipped],
+    }
+    if not sent:
+        text = "nothing to replay" + (
+            f": {len(skipped)} failed event(s) without a stored payload" if skipped else ""
+        )
+        return Report(data, [Text(text), *_replay_tables([], skipped)], Exit.NOTHING)
+    verb = "would replay" if ctx.dry_run else "replayed"
+    note = " (dry run: nothing sent)" if ctx.dry_run else "; the processor applies them in a moment"
+    return Report(data, [Text(f"{verb} {len(sent)} failed event(s){note}"), *_replay_tables(sent, skipped)])
+
+
+def _replay_tables(sent: list[Any], skipped: list[Any]) -> list[Block]:
+    blocks: list[Block] = []
+    if sent:
+        columns = ("event_id", "type", "failed_at", "reason", "new_message_id")
+        rows = [[r.event_id, r.event_type, r.failed_at, r.reason, r.message_id] for r in sent]
+        blocks.append(Table(columns, rows, {"reason": REASON_WIDTH}))
+    if skipped:
+        blocks.append(Heading("skipped"))
+        blocks.append(
+            Table(("event_id", "type", "why"), [[r.event_id, r.event_type, r.skipped] for r in skipped])
+        )
+    return blocks

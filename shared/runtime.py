@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
@@ -20,6 +21,7 @@ import redis.asyncio as aioredis
 from azure.storage.blob.aio import BlobServiceClient, ExponentialRetry
 from psycopg_pool import AsyncConnectionPool
 
+from shared import metrics
 from shared.alerts import Alerter
 from shared.circuit_breaker import CircuitBreaker
 from shared.db import create_pool
@@ -31,6 +33,14 @@ from shared.documents.transfer import DocumentTransfer
 from shared.documents.transport import PinnedTransport
 from shared.documents.verify import DocumentVerification
 from shared.errors import ConfigurationError, IntegrationError
+from shared.health.alert_state import AlertStore, RedisDedupe
+from shared.health.breaker import BreakerReader
+from shared.health.collect import HealthSources
+from shared.health.conditions import Thresholds
+from shared.health.counts import MinuteCounts
+from shared.health.instruments import shared_instruments
+from shared.health.queues import QueueDepths, create_queue_depths
+from shared.health.watch import HealthWatch
 from shared.inbound.bulk_import import BulkImporter
 from shared.inbound.processor import EventProcessor
 from shared.inbound.receiver import WebhookReceiver
@@ -39,6 +49,7 @@ from shared.outbound.dispatcher import SyncDispatcher
 from shared.outbound.timer_budget import budget_seconds
 from shared.portal_activity import PgActivityLog
 from shared.portal_client import PortalClient
+from shared.recovery.retention import Retention
 from shared.redis_store import ProcessedEvents, create_redis
 from shared.rules import ScoringRules
 from shared.secrets import SecretStore, create_secret_store
@@ -122,6 +133,7 @@ class Runtime:
                 portal_http=portal_http,
             )
             opened.pop_all()  # built: from now on Runtime.close owns them
+        runtime.counts  # noqa: B018 (subscribes the shared per-minute counts now, not on first read)
         return runtime
 
     @cached_property
@@ -224,7 +236,73 @@ class Runtime:
 
     @cached_property
     def alerter(self) -> Alerter:
-        return Alerter(self.settings.alert_webhook_url, self.portal_http)
+        return Alerter(
+            self.settings.alert_webhook_url,
+            alert_format=self.settings.alert_format,
+            store=self.alert_store,
+            dedupe=RedisDedupe(self.redis, self.settings.redis_key_prefix, remind_after=self._remind_after),
+            remind_after=self._remind_after,
+        )
+
+    @property
+    def _remind_after(self) -> timedelta:
+        return timedelta(hours=self.settings.alert_remind_hours)
+
+    @cached_property
+    def alert_store(self) -> AlertStore:
+        return AlertStore(self.db)
+
+    @cached_property
+    def counts(self) -> MinuteCounts:
+        """Deliveries' counts shared by every instance (Redis per minute), fed by shared.metrics."""
+        counts = MinuteCounts(self.redis, self.settings.redis_key_prefix)
+        with contextlib.suppress(RuntimeError):  # built outside a loop: writes wait for one
+            counts.bind(asyncio.get_running_loop())
+        self._unsubscribe_counts = metrics.subscribe(
+            f"minute-counts:{self.settings.redis_url}:{self.settings.redis_key_prefix}", counts.record
+        )
+        return counts
+
+    @cached_property
+    def queue_depths(self) -> QueueDepths:
+        from shared.messaging.pg_queue import PgQueueSender
+
+        pool = self.sender.pool if isinstance(self.sender, PgQueueSender) else None
+        return create_queue_depths(self.settings, pool=pool)
+
+    @cached_property
+    def health_sources(self) -> HealthSources:
+        return HealthSources(
+            db=self.db,
+            counts=self.counts,
+            depths=self.queue_depths,
+            breaker=BreakerReader(
+                self.redis,
+                self.settings.redis_key_prefix,
+                cooldown_seconds=self.settings.circuit_cooldown_seconds,
+            ),
+        )
+
+    @cached_property
+    def retention(self) -> Retention:
+        return Retention(self.db, days=self.settings.payload_retention_days)
+
+    @cached_property
+    def health_watch(self) -> HealthWatch:
+        s = self.settings
+        return HealthWatch(
+            sources=self.health_sources,
+            alerter=self.alerter,
+            store=self.alert_store,
+            thresholds=Thresholds(
+                success_rate_min=s.alert_success_rate_min,
+                min_events=s.alert_min_events,
+                p99_latency_seconds=s.alert_p99_latency_seconds,
+                signature_failures=s.alert_signature_failures,
+                sync_due_seconds=s.alert_sync_due_seconds,
+            ),
+            instruments=shared_instruments(),
+        )
 
     @cached_property
     def receiver(self) -> WebhookReceiver:
@@ -268,7 +346,13 @@ class Runtime:
 
     async def close(self) -> None:
         if "alerter" in self.__dict__:  # built: let its background posts finish first
-            await self.alerter.drain()
+            await self.alerter.close()
+        if "counts" in self.__dict__:
+            self._unsubscribe_counts()
+            await self.counts.flush()
+        if "queue_depths" in self.__dict__:
+            with contextlib.suppress(Exception):
+                await self.queue_depths.close()
         if "documents_http" in self.__dict__:
             try:
                 await self.documents_http.aclose()

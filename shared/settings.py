@@ -132,6 +132,15 @@ class Settings(BaseSettings):
         default=None, validation_alias="APPLICATIONINSIGHTS_CONNECTION_STRING"
     )
     alert_webhook_url: str | None = Field(default=None, validation_alias="ALERT_WEBHOOK_URL")
+    # Alerts and their thresholds (docs/operations.md, "Alerts"); retention of stored payloads.
+    alert_format: Literal["auto", "teams", "slack"] = Field(default="auto", validation_alias="ALERT_FORMAT")
+    alert_remind_hours: float = Field(default=24, gt=0, validation_alias="ALERT_REMIND_HOURS")
+    alert_success_rate_min: float = Field(default=0.95, ge=0, le=1, validation_alias="ALERT_SUCCESS_RATE_MIN")
+    alert_min_events: int = Field(default=20, ge=1, validation_alias="ALERT_MIN_EVENTS")
+    alert_p99_latency_seconds: float = Field(default=60, gt=0, validation_alias="ALERT_P99_LATENCY_SECONDS")
+    alert_signature_failures: int = Field(default=20, ge=0, validation_alias="ALERT_SIGNATURE_FAILURES")
+    alert_sync_due_seconds: float = Field(default=300, gt=0, validation_alias="ALERT_SYNC_DUE_SECONDS")
+    payload_retention_days: int = Field(default=90, ge=1, validation_alias="PAYLOAD_RETENTION_DAYS")
 
     @classmethod
     def settings_customise_sources(

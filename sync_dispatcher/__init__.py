@@ -15,8 +15,10 @@ import logging
 import azure.functions as func
 
 from shared.errors import DependencyUnavailable
+from shared.messaging import ATS_OUTBOUND
 from shared.queued import QueuedMessage
 from shared.runtime import get_runtime
+from shared.telemetry import command_attributes, invocation_of, message_spans
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -26,9 +28,14 @@ log = logging.getLogger(__name__)
 @bp.service_bus_queue_trigger(
     arg_name="message", queue_name="ats-outbound", connection="ServiceBusConnection", cardinality="one"
 )
-async def dispatch_ats_command(message: func.ServiceBusMessage) -> None:
+async def dispatch_ats_command(message: func.ServiceBusMessage, context: func.Context) -> None:
     runtime = await get_runtime()
-    await runtime.dispatcher.handle(QueuedMessage.from_service_bus(message))
+    queued = QueuedMessage.from_service_bus(message)
+    # Tracing (shared/telemetry.py): the command's span, in the ATS's trace when its message
+    # carries one; the first portal call is its child, the answering webhook shares its ids.
+    with invocation_of(context), message_spans(ATS_OUTBOUND, [queued]) as spans:
+        outcome = await runtime.dispatcher.handle(queued)
+        spans.end(queued, type(outcome).__name__.lower(), **command_attributes(queued.body))
 
 
 @bp.timer_trigger(

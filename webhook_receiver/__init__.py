@@ -11,6 +11,7 @@ import azure.functions as func
 from shared.errors import ConfigurationError
 from shared.inbound.answers import MISCONFIGURED, Answer
 from shared.runtime import Runtime, get_runtime
+from shared.telemetry import invocation_of, tracer
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -36,16 +37,19 @@ async def _runtime() -> Runtime | None:
 
 
 @bp.route(route="portal/webhooks", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-async def portal_webhook(req: func.HttpRequest) -> func.HttpResponse:
+async def portal_webhook(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     runtime = await _runtime()
     if runtime is None:
         return _response(MISCONFIGURED)
-    return _response(await runtime.receiver.receive(_headers(req), req.get_body()))
+    # The delivery's trace: the host's request, then (through the queued message) the processor.
+    with invocation_of(context), tracer().start_as_current_span("portal webhook"):
+        return _response(await runtime.receiver.receive(_headers(req), req.get_body()))
 
 
 @bp.route(route="portal/candidates/import", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-async def portal_candidate_import(req: func.HttpRequest) -> func.HttpResponse:
+async def portal_candidate_import(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     runtime = await _runtime()
     if runtime is None:
         return _response(MISCONFIGURED)
-    return _response(await runtime.importer.receive(_headers(req), req.get_body()))
+    with invocation_of(context), tracer().start_as_current_span("portal candidate import"):
+        return _response(await runtime.importer.receive(_headers(req), req.get_body()))

@@ -39,6 +39,7 @@ from shared.inbound.rejections import Rejection, record_rejection_metrics, store
 from shared.messaging import PORTAL_EVENTS, MessageSender, OutboundMessage
 from shared.redis_store import ProcessedEvents, RedisUnavailable
 from shared.settings import Settings
+from shared.telemetry import trace_properties
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +213,7 @@ class BulkImporter:
                     RECEIVED_AT: received_at,
                     EVENT_TYPE: line.event_type or "",
                     SOURCE: f"import:{batch_id}",
+                    **trace_properties(),  # each line's trace continues in the processor
                 },
             )
             for line in lines

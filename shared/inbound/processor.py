@@ -59,6 +59,7 @@ from shared.queued import QueuedMessage
 from shared.redelivery import ATTEMPT, MAX_DELAY, reschedule
 from shared.redis_store import ProcessedEvents, RedisUnavailable
 from shared.rules import ScoringRules
+from shared.telemetry import message_spans
 
 log = logging.getLogger(__name__)
 
@@ -129,11 +130,22 @@ class EventProcessor:
         self._clock = clock
 
     async def process(self, messages: Sequence[QueuedMessage]) -> BatchReport:
+        # Tracing (shared/telemetry.py): one span per message in its sender's trace, ended with
+        # the event's outcome; a repeat inside the batch is a duplicate of the first.
+        with message_spans(PORTAL_EVENTS, messages) as spans:
+            items, report = await self._process(messages)
+            for item in items:
+                spans.end(item.message, report.event_outcomes[item.event_id], **_span_attributes(item))
+            spans.end_all("duplicate")
+        return report
+
+    async def _process(self, messages: Sequence[QueuedMessage]) -> tuple[list[Decoded], BatchReport]:
         now = self._clock()
         items = _first_of_each(decode(m, portal_base_url=self._portal_base_url, now=now) for m in messages)
         results: dict[str, Result] = {}
         try:
-            known_events, known_candidates = await self._lookup(items)
+            known_events, known_candidates, erased = await self._lookup(items)
+            items, known_events = _recovery(items, known_events, erased)
             fetched, items, waiting = await self._fetch_missing(items, known_events, known_candidates)
             results.update(waiting)
             to_apply = [item for item in items if item.event_id not in waiting]
@@ -148,17 +160,20 @@ class EventProcessor:
             results = {
                 item.event_id: RetryLater(f"database unavailable: {type(exc).__name__}") for item in items
             }
-        return await self._settle(items, results)
+        return items, await self._settle(items, results)
 
     # --- 1–2: what the batch needs ---------------------------------------------------------
 
-    async def _lookup(self, items: list[Decoded]) -> tuple[set[str], set[str]]:
-        """Event ids already recorded, and candidates already held (one round trip)."""
+    async def _lookup(self, items: list[Decoded]) -> tuple[set[str], set[str], set[str]]:
+        """Event ids already recorded, candidates already held, candidates erased (one round trip)."""
         candidate_ids = sorted({cid for item in items if (cid := item.portal_candidate_id)})
         async with transaction(self._db) as conn:
-            cursor = await conn.execute(store.LOOKUP, ([item.event_id for item in items], candidate_ids))
+            cursor = await conn.execute(
+                store.LOOKUP, {"events": [item.event_id for item in items], "candidates": candidate_ids}
+            )
             rows = await cursor.fetchall()
-        return {v for k, v in rows if k == "e"}, {v for k, v in rows if k == "c"}
+        found = {kind: {v for k, v in rows if k == kind} for kind in ("e", "c", "x")}
+        return found["e"], found["c"], found["x"]
 
     async def _fetch_missing(
         self, items: list[Decoded], known_events: set[str], known_candidates: set[str]
@@ -254,6 +269,7 @@ class EventProcessor:
     ) -> dict[str, Result]:
         """The fast path: one record statement, decisions in Python, merged writes pipelined."""
         async with transaction(self._db) as conn:
+            await _reopen_replays(conn, items)
             cursor = await conn.execute(store.RECORD_EVENTS, _record_columns(items))
             new = {row[0] for row in await cursor.fetchall()}
             results: dict[str, Result] = {}
@@ -310,6 +326,7 @@ class EventProcessor:
         fetched: dict[str, Profile],
         known: set[str],
     ) -> Result:
+        await _reopen_replays(conn, [item])
         cursor = await conn.execute(store.RECORD_EVENT, _record_params(item, _status_of(item)))
         if await cursor.fetchone() is None:
             return Duplicate()
@@ -477,18 +494,28 @@ def _record_params(
         "attempts": item.attempts,
         "last_error": reason if reason is not None else _reason(item.settled),
         "received_at": item.received_at,
+        "portal_candidate_id": item.portal_candidate_id,
     }
 
 
+#: RECORD_EVENTS' arrays, in its order.
+_RECORD_FIELDS = (
+    "event_type",
+    "event_id",
+    "payload",
+    "status",
+    "attempts",
+    "last_error",
+    "received_at",
+    "portal_candidate_id",
+)
+
+
 def _record_columns(items: list[Decoded]) -> list[list[Any]]:
-    columns: list[list[Any]] = [[] for _ in range(7)]
+    columns: list[list[Any]] = [[] for _ in _RECORD_FIELDS]
     for item in sorted(items, key=lambda i: i.event_id):
         params = _record_params(item, _status_of(item))
-        for column, name in zip(
-            columns,
-            ("event_type", "event_id", "payload", "status", "attempts", "last_error", "received_at"),
-            strict=True,
-        ):
+        for column, name in zip(columns, _RECORD_FIELDS, strict=True):
             column.append(params[name])
     return columns
 
@@ -519,6 +546,17 @@ def _activity_columns(items: list[Decoded], results: dict[str, Result]) -> list[
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[], [], [], []]
 
 
+def _span_attributes(item: Decoded) -> dict[str, str]:
+    """What the message's span carries: the event, and the ATS request or offer it answers."""
+    attributes = {"portal.event_id": item.event_id, "portal.event_type": item.event_type}
+    change = item.event.change if item.event is not None else None
+    if isinstance(change, InterviewAnswer):
+        attributes["ats.request_id"] = str(change.request_id)
+    elif isinstance(change, OfferAnswer):
+        attributes["ats.offer_id"] = str(change.offer_id)
+    return attributes
+
+
 def _known_type(event_type: str) -> bool:
     return event_type in EventType._value2member_map_
 
@@ -533,6 +571,7 @@ async def _record_failed(conn: psycopg.AsyncConnection[Any], item: Decoded, reas
     """Record an event that failed alone, with its payload when PostgreSQL will store it."""
     try:
         async with conn.transaction():
+            await _reopen_replays(conn, [item])  # a failed replay replaces the earlier failure
             await conn.execute(store.RECORD_EVENT, _record_params(item, "failed", reason=reason))
     except _TRANSIENT:
         raise
@@ -543,6 +582,45 @@ async def _record_failed(conn: psycopg.AsyncConnection[Any], item: Decoded, reas
                 store.RECORD_EVENT, _record_params(item, "failed", payload=NO_PAYLOAD, reason=reason)
             )
     return Failed(reason)
+
+
+# --- operator recovery: replays and erased candidates (docs/operations.md, "Recovery") --------
+#
+# `python -m ops events replay` re-queues a failed event as `{event_id}:replay{n}` with the
+# application property REPLAY: its failed record is then removed in the transaction that records
+# the event again (store.REOPEN_FAILED), so the three idempotency layers let it apply once more;
+# an event recorded otherwise (processed, ignored) stays a duplicate. An event about a candidate
+# erased at their request (`python -m ops candidates erase`) is ignored, its payload not stored.
+
+#: Application property of a replayed message (its replay number).
+REPLAY = "replay"
+ERASED = "erased"
+
+
+def _is_replay(item: Decoded) -> bool:
+    return item.message.property_str(REPLAY) is not None
+
+
+def _recovery(
+    items: list[Decoded], known_events: set[str], erased: set[str]
+) -> tuple[list[Decoded], set[str]]:
+    """Settle events about erased candidates; treat replays as not yet recorded (so a profile the
+    replayed event needs is fetched as for a new one)."""
+    settled = [
+        replace(item, event=None, settled=Ignored(ERASED), payload=NO_PAYLOAD)
+        if item.portal_candidate_id in erased
+        else item
+        for item in items
+    ]
+    return settled, known_events - {item.event_id for item in settled if _is_replay(item)}
+
+
+async def _reopen_replays(conn: psycopg.AsyncConnection[Any], items: list[Decoded]) -> None:
+    replays = [item.event_id for item in items if _is_replay(item)]
+    if replays:
+        cursor = await conn.execute(store.REOPEN_FAILED, (replays,))
+        if reopened := [row[0] for row in await cursor.fetchall()]:
+            log.info("replaying %d failed event(s): %s", len(reopened), ", ".join(reopened))
 
 
 def _snapshot(state: BatchState, item: Decoded) -> tuple[Any, ...]:

@@ -33,6 +33,7 @@ from shared.messaging import PORTAL_EVENTS, MessageSender, OutboundMessage
 from shared.redis_store import ProcessedEvents, RedisUnavailable
 from shared.secrets import PORTAL_WEBHOOK_SECRETS, SecretStore
 from shared.settings import Settings
+from shared.telemetry import trace_properties
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +203,7 @@ class WebhookReceiver:
                 RECEIVED_AT: datetime.fromtimestamp(self._clock(), UTC).isoformat(),
                 EVENT_TYPE: envelope.type,
                 SOURCE: "webhook",
+                **trace_properties(),  # the delivery's trace continues in the processor
             },
         )
         try:

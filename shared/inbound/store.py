@@ -236,11 +236,12 @@ def one_by_one(writes: Sequence[Write]) -> list[tuple[str, Any]]:
 
 RECORD_EVENTS = """
 INSERT INTO webhook_events (event_type, event_id, payload, processed, status, attempts, last_error,
-                            received_at, processed_at)
+                            received_at, processed_at, portal_candidate_id)
 SELECT t.event_type, t.event_id, t.payload::jsonb, t.status <> 'failed', t.status, t.attempts,
-       t.last_error, t.received_at, now()
-FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::int[], %b::text[], %b::timestamptz[])
-     AS t(event_type, event_id, payload, status, attempts, last_error, received_at)
+       t.last_error, t.received_at, now(), t.portal_candidate_id
+FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::int[], %b::text[], %b::timestamptz[],
+            %b::text[])
+     AS t(event_type, event_id, payload, status, attempts, last_error, received_at, portal_candidate_id)
 ORDER BY t.event_id
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
@@ -248,9 +249,9 @@ RETURNING event_id
 
 RECORD_EVENT = """
 INSERT INTO webhook_events (event_type, event_id, payload, processed, status, attempts, last_error,
-                            received_at, processed_at)
+                            received_at, processed_at, portal_candidate_id)
 VALUES (%(event_type)s, %(event_id)s, %(payload)s::jsonb, %(status)s <> 'failed', %(status)s,
-        %(attempts)s, %(last_error)s, %(received_at)s, now())
+        %(attempts)s, %(last_error)s, %(received_at)s, now(), %(portal_candidate_id)s)
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
 """
@@ -270,11 +271,21 @@ SELECT 'inbound', t.operation, t.entity_id, t.outcome, t.error
 FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[]) AS t(operation, entity_id, outcome, error)
 """
 
-# Event ids already recorded ('e') and candidates already held ('c'), in one round trip.
+# Event ids already recorded ('e'), candidates already held ('c') and candidates erased at their
+# request ('x'), in one round trip.
 LOOKUP = """
-SELECT 'e', event_id FROM webhook_events WHERE event_id = ANY(%s)
+SELECT 'e', event_id FROM webhook_events WHERE event_id = ANY(%(events)s)
 UNION ALL
-SELECT 'c', portal_candidate_id FROM candidates WHERE portal_candidate_id = ANY(%s)
+SELECT 'c', portal_candidate_id FROM candidates WHERE portal_candidate_id = ANY(%(candidates)s)
+UNION ALL
+SELECT 'x', portal_candidate_id FROM erased_candidates WHERE portal_candidate_id = ANY(%(candidates)s)
+"""
+
+# Operator recovery (docs/operations.md, "Recovery"): a replayed event's failed record is
+# removed in the transaction that records it again, so the record statement sees it as new. Only
+# a `failed` record is reopened: an event that applied is never applied twice.
+REOPEN_FAILED = """
+DELETE FROM webhook_events WHERE event_id = ANY(%s) AND status = 'failed' RETURNING event_id
 """
 
 # A profile that names its ATS id (``ats_candidate_id``: the ATS created this candidate) keeps

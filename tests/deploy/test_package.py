@@ -112,11 +112,18 @@ def test_both_readers_of_funcignore_build_the_same_package(files, funcignore) ->
     )
 
 
+#: Files the app serves as they are (the status page, shared/health/dashboard.py reads it).
+APP_ASSETS = {"shared/health/dashboard.html"}
+
+
 def test_the_package_holds_the_app_and_nothing_else(package) -> None:
     assert {PurePosixPath(path).parts[0] for path in package} == PACKAGE_TOP
     assert not [
-        path for path in package if PurePosixPath(path).suffix not in {".py", ".sql", ".json", ".txt"}
+        path
+        for path in package
+        if PurePosixPath(path).suffix not in {".py", ".sql", ".json", ".txt"} and path not in APP_ASSETS
     ]
+    assert set(package) >= APP_ASSETS
 
 
 @pytest.mark.parametrize("reader", READERS)

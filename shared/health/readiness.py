@@ -16,9 +16,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.runtime import Runtime
+if TYPE_CHECKING:  # the runtime imports this package's adapters: no import cycle at run time
+    from shared.runtime import Runtime
 
 CHECK_TIMEOUT_SECONDS = 2.0
 
