@@ -9,6 +9,9 @@ an optimisation must never stop the flow.
 
 State: one Redis hash ``{prefix}breaker:portal`` (``failures``, ``open_until`` in Unix seconds)
 and a short-lived key ``{prefix}breaker:portal:probe`` so that only one instance probes at a time.
+Each change of state is recorded, in the same script that makes it, in the hash
+``{prefix}breaker:portal:changed`` (``state`` open or closed, ``at`` in Unix seconds), which
+the health metrics read as the breaker's last change.
 """
 
 from __future__ import annotations
@@ -28,13 +31,32 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 Probe = Callable[[], Awaitable[bool]]
 
-# Count a failure and open the breaker when the count reaches the threshold, atomically.
+# Count a failure and open the breaker when the count reaches the threshold, atomically;
+# the opening (not each later failure) is recorded as a change.
 _RECORD_FAILURE = """
 local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
 if failures >= tonumber(ARGV[1]) then
   redis.call('HSET', KEYS[1], 'open_until', ARGV[2])
+  if failures == tonumber(ARGV[1]) then
+    redis.call('HSET', KEYS[2], 'state', 'open', 'at', ARGV[3])
+  end
 end
 return failures
+"""
+
+# A success resets the count; if the breaker was open, that is its closing, recorded.
+_RECORD_SUCCESS = """
+if redis.call('HEXISTS', KEYS[1], 'open_until') == 1 then
+  redis.call('HSET', KEYS[3], 'state', 'closed', 'at', ARGV[1])
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+"""
+
+# A failed probe opens the breaker for another cool-down.
+_REOPEN = """
+redis.call('HSET', KEYS[1], 'open_until', ARGV[1])
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[3], 'state', 'open', 'at', ARGV[2])
 """
 
 
@@ -51,10 +73,13 @@ class CircuitBreaker:
         self._client = client
         self._key = f"{prefix}breaker:portal"
         self._probe_key = f"{prefix}breaker:portal:probe"
+        self._changed_key = f"{prefix}breaker:portal:changed"
         self._threshold = failure_threshold
         self._cooldown = cooldown_seconds
         self._clock = clock
         self._record_failure = client.register_script(_RECORD_FAILURE)
+        self._record_success = client.register_script(_RECORD_SUCCESS)
+        self._reopen = client.register_script(_REOPEN)
 
     async def before_call(self, probe: Probe) -> None:
         """Raise :class:`CircuitOpen` unless a call may be made now (running the probe if due)."""
@@ -103,14 +128,19 @@ class CircuitBreaker:
 
     async def record_success(self) -> None:
         try:
-            await self._client.delete(self._key, self._probe_key)
+            await self._record_success(
+                keys=[self._key, self._probe_key, self._changed_key], args=[repr(self._clock())]
+            )
         except (RedisError, OSError):
             return
 
     async def record_failure(self) -> None:
         try:
             failures = int(
-                await self._record_failure(keys=[self._key], args=[self._threshold, self._open_until()])
+                await self._record_failure(
+                    keys=[self._key, self._changed_key],
+                    args=[self._threshold, self._open_until(), repr(self._clock())],
+                )
             )
         except (RedisError, OSError):
             return
@@ -120,8 +150,10 @@ class CircuitBreaker:
 
     async def _open(self) -> None:
         try:
-            await self._client.hset(self._key, "open_until", self._open_until())
-            await self._client.delete(self._probe_key)
+            await self._reopen(
+                keys=[self._key, self._probe_key, self._changed_key],
+                args=[self._open_until(), repr(self._clock())],
+            )
         except (RedisError, OSError):
             return
 

@@ -3,9 +3,9 @@
 :mod:`shared.circuit_breaker` keeps one hash, ``{prefix}breaker:portal``: ``failures`` (the
 consecutive transient failures) and, once open, ``open_until``; closing deletes it. So the state
 is ``open`` before ``open_until``, ``half_open`` after it (the next call probes), ``closed``
-without it. The breaker records no time of change: the opening is ``open_until`` minus the
-cool-down; a closing is noticed by the health timer, which remembers when it first saw the
-breaker closed again (``{prefix}health:breaker_closed_at``).
+without it. The breaker records each change in ``{prefix}breaker:portal:changed`` (``state``,
+``at``), in the same Redis script that makes it: that is the last change shown. Before the
+first change was recorded (a breaker that never opened) there is none.
 """
 
 from __future__ import annotations
@@ -48,27 +48,19 @@ class BreakerReader:
     def __init__(self, client: aioredis.Redis, prefix: str, *, cooldown_seconds: float) -> None:
         self._client = client
         self._key = f"{prefix}breaker:portal"
-        self._closed_key = f"{prefix}health:breaker_closed_at"
+        self._changed_key = f"{prefix}breaker:portal:changed"
         self._cooldown = cooldown_seconds
 
     async def read(self, now: datetime) -> BreakerState:
         """Raises redis' errors: the caller reports the breaker as unknown."""
         async with self._client.pipeline(transaction=False) as pipe:
             pipe.hgetall(self._key)
-            pipe.get(self._closed_key)
-            fields, closed_at = await pipe.execute()
+            pipe.hget(self._changed_key, "at")
+            fields, changed_at = await pipe.execute()
         values = {(k.decode() if isinstance(k, bytes) else k): v for k, v in fields.items()}
         failures = int(values.get("failures") or 0)
         open_until = _moment(values.get("open_until"))
         if open_until is None:
-            return BreakerState("closed", failures, None, _moment(closed_at))
-        opened_at = datetime.fromtimestamp(open_until.timestamp() - self._cooldown, UTC)
+            return BreakerState("closed", failures, None, _moment(changed_at))
         state: State = "open" if now < open_until else "half_open"
-        return BreakerState(state, failures, open_until, opened_at)
-
-    async def note_closed(self, now: datetime) -> None:
-        """Remember when the breaker was first seen closed (kept until it opens again)."""
-        await self._client.set(self._closed_key, repr(now.timestamp()), nx=True)
-
-    async def note_open(self) -> None:
-        await self._client.delete(self._closed_key)
+        return BreakerState(state, failures, open_until, _moment(changed_at))

@@ -69,7 +69,6 @@ class HealthWatch:
         report.unavailable = dict(metrics["unavailable"])
         if self._instruments is not None:
             self._instruments.update(metrics)
-        await self._note_breaker(metrics, now)
         for judgement in judge(metrics, self._thresholds):
             name = f"{judgement.kind} [{judgement.key}]"
             if judgement.holds is True:
@@ -82,18 +81,6 @@ class HealthWatch:
         report.resolved += await self._resolve_gone_causes()
         report.posts_retried = await self._alerter.retry_posts()
         return report
-
-    async def _note_breaker(self, metrics: dict[str, object], now: datetime) -> None:
-        breaker = metrics.get("breaker")
-        if not isinstance(breaker, dict):
-            return
-        try:
-            if breaker["state"] == "closed":
-                await self._sources.breaker.note_closed(now)
-            else:
-                await self._sources.breaker.note_open()
-        except Exception as exc:  # the time of change is a nicety; Redis being down is reported elsewhere
-            log.debug("breaker change not noted: %s", type(exc).__name__)
 
     async def _resolve_gone_causes(self) -> list[str]:
         """Open alerts raised by the flows whose cause no longer holds (:data:`STILL_HOLDS`)."""

@@ -7,7 +7,6 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.health.collect import collect
@@ -255,23 +254,38 @@ async def test_queues_active_scheduled_dead_letters_and_parked(runtime, rows):
     assert queues["document-transfers"] == {"active": 0, "scheduled": 0, "dead_letters": 0, "parked": 0}
 
 
-@pytest.mark.parametrize(
-    ("open_until", "state"),
-    [(None, "closed"), (NOW + timedelta(seconds=20), "open"), (NOW - timedelta(seconds=5), "half_open")],
-)
-async def test_the_breaker_state_and_when_it_changed(runtime, redis_client, redis_prefix, open_until, state):
-    key = f"{redis_prefix}breaker:portal"
-    await redis_client.hset(key, "failures", 5)
-    if open_until is not None:
-        await redis_client.hset(key, "open_until", repr(open_until.timestamp()))
-    breaker = (await collect(runtime.health_sources, now=NOW))["breaker"]
-    assert breaker["state"] == state
-    assert breaker["failures"] == 5
-    if open_until is not None:
-        cooldown = runtime.settings.circuit_cooldown_seconds
-        assert breaker["changed_at"] == (open_until - timedelta(seconds=cooldown)).isoformat()
-    else:
-        assert breaker["changed_at"] is None
+async def test_the_breaker_state_and_its_last_change_as_the_breaker_records_them(
+    runtime, redis_client, redis_prefix
+):
+    from shared.circuit_breaker import CircuitBreaker
+
+    clock = [NOW.timestamp()]
+    breaker = CircuitBreaker(
+        redis_client, redis_prefix, failure_threshold=5, cooldown_seconds=30, clock=lambda: clock[0]
+    )
+
+    async def seen() -> dict:
+        return (await collect(runtime.health_sources, now=datetime.fromtimestamp(clock[0], UTC)))["breaker"]
+
+    assert await seen() == {"state": "closed", "failures": 0, "open_until": None, "changed_at": None}
+    for _ in range(5):
+        await breaker.record_failure()
+    opened = datetime.fromtimestamp(clock[0], UTC)
+    state = await seen()
+    assert (state["state"], state["failures"], state["changed_at"]) == ("open", 5, opened.isoformat())
+    clock[0] += 10
+    await breaker.record_failure()  # a late failure while open (an in-flight call): no new change
+    assert (await seen())["changed_at"] == opened.isoformat()
+    clock[0] += 31
+    assert (await seen())["state"] == "half_open"
+    await breaker.record_success()  # the probe succeeded: closed, and that is the last change
+    closed = datetime.fromtimestamp(clock[0], UTC)
+    assert await seen() == {
+        "state": "closed",
+        "failures": 0,
+        "open_until": None,
+        "changed_at": closed.isoformat(),
+    }
 
 
 async def test_open_alerts_by_kind(runtime, rows):
