@@ -51,7 +51,7 @@ chromium:
 
 # The infrastructure checks run from their own virtual environment: checkov's pins conflict
 # with the app's. No Bicep compiler runs offline; deploy.yml runs `az bicep build` and what-if.
-IAC_VENV := $(LOCAL)/iac-venv
+IAC_VENV := $(VENV)/iac
 $(IAC_VENV)/.installed: requirements-iac.txt
 	test -x $(IAC_VENV)/bin/python || $(PYTHON) -m venv $(IAC_VENV)
 	$(IAC_VENV)/bin/python -m pip install --quiet --upgrade pip

@@ -1,6 +1,6 @@
 """Parse every Bicep file under a directory with pycep-parser and print what the tests check.
 
-Run by the IaC virtual environment (``.local/iac-venv``, ``requirements-iac.txt``), not the
+Run by the IaC virtual environment (``.venv/iac``, ``requirements-iac.txt``), not the
 app's: checkov pins its own pycep-parser, and checkov's pins conflict with the app's. Exits 1
 naming each file that does not parse. Prints JSON::
 

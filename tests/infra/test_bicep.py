@@ -22,7 +22,7 @@ from shared.secrets import SECRET_NAMES
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-IAC_PYTHON = ROOT / ".local" / "iac-venv" / "bin" / "python"
+IAC_PYTHON = ROOT / ".venv" / "iac" / "bin" / "python"
 OPERATIONS = ROOT / "docs" / "operations.md"
 OPTIONAL_HEADING = "### Optional settings"
 
