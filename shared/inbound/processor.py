@@ -49,10 +49,20 @@ from shared.inbound import store
 from shared.inbound.changes import InterviewAnswer, OfferAnswer, Profile
 from shared.inbound.decide import BatchState, Decision, decide
 from shared.inbound.decode import NO_PAYLOAD, Decoded, decode, fields_of
+from shared.inbound.records import (
+    WORDS,
+    Duplicate,
+    Result,
+    activity_columns,
+    record_columns,
+    record_params,
+    settle_columns,
+    status_of,
+)
 from shared.inbound.transform import profile as profile_from
 from shared.inbound.writes import Write
 from shared.messaging import PORTAL_EVENTS, MessageSender
-from shared.outcomes import STATUS, Failed, Ignored, Outcome, Processed, RetryLater
+from shared.outcomes import Failed, Ignored, Processed, RetryLater
 from shared.parked import PARK, park_parameters
 from shared.portal_client import PortalClient
 from shared.queued import QueuedMessage
@@ -70,21 +80,6 @@ _FETCH_CONCURRENCY = 8
 _TRANSIENT = (DependencyUnavailable, psycopg.OperationalError, psycopg.InterfaceError)
 PARKED_REASON = "transient failures for 24 hours"
 
-
-@dataclass(frozen=True, slots=True)
-class Duplicate:
-    """The event was recorded before (a redelivery or a repeat): nothing more to do."""
-
-
-Result = Outcome | Duplicate
-
-_WORDS: dict[type[Result], str] = {
-    Processed: STATUS[Processed],
-    Ignored: STATUS[Ignored],
-    Failed: STATUS[Failed],
-    Duplicate: "duplicate",
-    RetryLater: "rescheduled",
-}
 
 
 #: The report's counter of each final result (re-sent and parked ones are counted as they go).
@@ -270,7 +265,7 @@ class EventProcessor:
         """The fast path: one record statement, decisions in Python, merged writes pipelined."""
         async with transaction(self._db) as conn:
             await _reopen_replays(conn, items)
-            cursor = await conn.execute(store.RECORD_EVENTS, _record_columns(items))
+            cursor = await conn.execute(store.RECORD_EVENTS, record_columns(items))
             new = {row[0] for row in await cursor.fetchall()}
             results: dict[str, Result] = {}
             for item in items:
@@ -292,8 +287,8 @@ class EventProcessor:
                 for sql, params in store.merged(writes):
                     await conn.execute(sql, params)
                 if not_processed:
-                    await conn.execute(store.SETTLE_EVENTS, _settle_columns(not_processed, results))
-                await conn.execute(store.LOG_ACTIVITY, _activity_columns(items, results))
+                    await conn.execute(store.SETTLE_EVENTS, settle_columns(not_processed, results))
+                await conn.execute(store.LOG_ACTIVITY, activity_columns(items, results))
         return results
 
     async def _apply_each(
@@ -315,7 +310,7 @@ class EventProcessor:
                     reason = _failure_reason(exc)
                     log.warning("event %s (%s) failed alone: %s", item.event_id, item.event_type, reason)
                     results[item.event_id] = await _record_failed(conn, item, reason)
-            await conn.execute(store.LOG_ACTIVITY, _activity_columns(items, results))
+            await conn.execute(store.LOG_ACTIVITY, activity_columns(items, results))
         return results
 
     async def _apply_one(
@@ -327,7 +322,7 @@ class EventProcessor:
         known: set[str],
     ) -> Result:
         await _reopen_replays(conn, [item])
-        cursor = await conn.execute(store.RECORD_EVENT, _record_params(item, _status_of(item)))
+        cursor = await conn.execute(store.RECORD_EVENT, record_params(item, status_of(item)))
         if await cursor.fetchone() is None:
             return Duplicate()
         if item.settled is not None:
@@ -341,7 +336,7 @@ class EventProcessor:
             await conn.execute(sql, params)
         if not isinstance(decision.outcome, Processed):
             await conn.execute(
-                store.SETTLE_EVENTS, _settle_columns([item], {item.event_id: decision.outcome})
+                store.SETTLE_EVENTS, settle_columns([item], {item.event_id: decision.outcome})
             )
         return decision.outcome
 
@@ -409,7 +404,7 @@ class EventProcessor:
         retry: dict[float | None, list[QueuedMessage]] = defaultdict(list)
         for item in items:
             result = results[item.event_id]
-            word = _WORDS[type(result)]
+            word = WORDS[type(result)]
             report.event_outcomes[item.event_id] = word
             metrics.increment("events_handled", outcome=word)
             if isinstance(result, RetryLater):
@@ -479,73 +474,6 @@ def _first_of_each(decoded: Iterable[Decoded]) -> list[Decoded]:
     return list(seen.values())
 
 
-def _status_of(item: Decoded) -> str:
-    return STATUS[type(item.settled)] if item.settled is not None else "processed"
-
-
-def _record_params(
-    item: Decoded, status: str, *, payload: str | None = None, reason: str | None = None
-) -> dict[str, Any]:
-    return {
-        "event_type": item.event_type,
-        "event_id": item.event_id,
-        "payload": item.payload if payload is None else payload,
-        "status": status,
-        "attempts": item.attempts,
-        "last_error": reason if reason is not None else _reason(item.settled),
-        "received_at": item.received_at,
-        "portal_candidate_id": item.portal_candidate_id,
-    }
-
-
-#: RECORD_EVENTS' arrays, in its order.
-_RECORD_FIELDS = (
-    "event_type",
-    "event_id",
-    "payload",
-    "status",
-    "attempts",
-    "last_error",
-    "received_at",
-    "portal_candidate_id",
-)
-
-
-def _record_columns(items: list[Decoded]) -> list[list[Any]]:
-    columns: list[list[Any]] = [[] for _ in _RECORD_FIELDS]
-    for item in sorted(items, key=lambda i: i.event_id):
-        params = _record_params(item, _status_of(item))
-        for column, name in zip(columns, _RECORD_FIELDS, strict=True):
-            column.append(params[name])
-    return columns
-
-
-def _reason(outcome: Result | None) -> str | None:
-    return outcome.reason if isinstance(outcome, (Failed, Ignored, RetryLater)) else None
-
-
-def _settle_columns(items: list[Decoded], results: dict[str, Result]) -> list[list[Any]]:
-    rows = [
-        (item.event_id, _WORDS[type(results[item.event_id])], _reason(results[item.event_id]))
-        for item in items
-    ]
-    return [list(column) for column in zip(*rows, strict=True)]
-
-
-def _activity_columns(items: list[Decoded], results: dict[str, Result]) -> list[list[Any]]:
-    rows = [
-        (
-            item.event_type if _known_type(item.event_type) else "unknown",
-            item.portal_candidate_id,
-            _WORDS[type(results[item.event_id])],
-            _reason(results[item.event_id]),
-        )
-        for item in items
-        if item.event_id in results
-    ]
-    return [list(column) for column in zip(*rows, strict=True)] if rows else [[], [], [], []]
-
-
 def _span_attributes(item: Decoded) -> dict[str, str]:
     """What the message's span carries: the event, and the ATS request or offer it answers."""
     attributes = {"portal.event_id": item.event_id, "portal.event_type": item.event_type}
@@ -555,10 +483,6 @@ def _span_attributes(item: Decoded) -> dict[str, str]:
     elif isinstance(change, OfferAnswer):
         attributes["ats.offer_id"] = str(change.offer_id)
     return attributes
-
-
-def _known_type(event_type: str) -> bool:
-    return event_type in EventType._value2member_map_
 
 
 def _failure_reason(exc: Exception) -> str:
@@ -572,14 +496,14 @@ async def _record_failed(conn: psycopg.AsyncConnection[Any], item: Decoded, reas
     try:
         async with conn.transaction():
             await _reopen_replays(conn, [item])  # a failed replay replaces the earlier failure
-            await conn.execute(store.RECORD_EVENT, _record_params(item, "failed", reason=reason))
+            await conn.execute(store.RECORD_EVENT, record_params(item, "failed", reason=reason))
     except _TRANSIENT:
         raise
     except psycopg.Error:
         reason = f"{reason}; payload not storable"
         async with conn.transaction():
             await conn.execute(
-                store.RECORD_EVENT, _record_params(item, "failed", payload=NO_PAYLOAD, reason=reason)
+                store.RECORD_EVENT, record_params(item, "failed", payload=NO_PAYLOAD, reason=reason)
             )
     return Failed(reason)
 
