@@ -193,6 +193,22 @@ def test_property_error_messages_never_contain_the_input(value):
     assert all(value not in piece and value.strip() not in piece for piece in pieces)
 
 
+@settings(max_examples=200)
+@given(value=st.one_of(junk, st.from_regex(r"\A\+?[0-9]{3,20}\Z")))
+def test_property_phone_errors_are_fixed_texts(value):
+    payload = data("candidate.updated")
+    payload["candidate"]["phone"] = value
+    raw = json.dumps(
+        {"id": "evt_1", "type": "candidate.updated", "created_at": "2026-11-28T10:00:00Z", "data": payload}
+    ).encode()
+    errors = []
+    try:
+        parse_event(raw, content_type="application/json", webhook_id="evt_1", portal_base_url=BASE_URL)
+    except DataInvalid as exc:
+        errors = list(exc.errors)
+    assert all(e.message in PHONE_MESSAGES for e in errors)
+
+
 # --- fast paths agree with the libraries -------------------------------------------------------
 
 
