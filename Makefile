@@ -106,11 +106,11 @@ fuzz: services-test
 
 bench: services-test
 	source $(LOCAL)/test.env && $(PY) bench/ingest.py
+	source $(LOCAL)/test.env && $(PY) bench/documents.py
+	source $(LOCAL)/test.env && $(PY) bench/outbound.py
 
 bench-metrics: services-test
 	source $(LOCAL)/test.env && $(PY) bench/metrics.py
-	source $(LOCAL)/test.env && $(PY) bench/documents.py
-	source $(LOCAL)/test.env && $(PY) bench/outbound.py
 
 clean:
 	rm -rf $(LOCAL)/azurite $(LOCAL)/*.env

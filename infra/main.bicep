@@ -251,7 +251,7 @@ module appAccess 'modules/app-access.bicep' = {
 // Monitoring: Log Analytics and Application Insights are the `observability` module above, and
 // every resource sends its diagnostic logs there. The health workbook, the alert rules on the
 // app's metrics and Service Bus' dead letters, and their action group are added here, in this
-// one place (infra/monitoring/, docs/operations.md "Alerts in Azure Monitor").
+// one place (infra/monitoring/, docs/operations.md "Application Insights and Azure Monitor").
 module monitoring 'monitoring/monitoring.bicep' = {
   name: 'monitoring'
   params: {
