@@ -57,11 +57,14 @@ class Invoker:
         return await asyncio.get_running_loop().run_in_executor(self.executor, call)
 
 
-def log_invocation(target: Target, trigger: str, started: float, outcome: str, detail: str = "") -> None:
+def log_invocation(
+    target: Target, trigger: str, started: float, outcome: str, detail: str = "", *, level: int = logging.INFO
+) -> None:
     """``Executed 'Functions.name' (Succeeded, trigger=..., Duration=12ms)``."""
     duration_ms = (time.perf_counter() - started) * 1000
     extra = f", {detail}" if detail else ""
-    log.info(
+    log.log(
+        level,
         "Executed 'Functions.%s' (%s, trigger=%s, Duration=%.0fms%s)",
         target.name,
         outcome,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import UTC, datetime
 
@@ -52,3 +53,25 @@ async def test_without_run_on_startup_it_waits_for_the_schedule(run_host) -> Non
         await eventually(lambda: len(recorder.seen) >= 2, timeout=2.5)
     gaps = [b - a for a, b in zip(recorder.started_at, recorder.started_at[1:], strict=False)]
     assert all(0.8 < gap < 1.2 for gap in gaps)
+
+
+async def test_a_timers_successful_runs_log_at_debug_and_its_failures_at_info(run_host, caplog) -> None:
+    # A timer every second (the sync_queue replay) must not write a line a second at INFO.
+    caplog.set_level(logging.DEBUG, logger="devhost")
+    succeeding = Recorder()
+    async with run_host(build_timer(succeeding), {"TICK": "* * * * * *"}):
+        await eventually(lambda: len(succeeding.seen) >= 2, timeout=3)
+    executed = [r for r in caplog.records if r.getMessage().startswith("Executed 'Functions.tick'")]
+    assert executed
+    assert all(r.levelno == logging.DEBUG for r in executed)
+    assert all("(Succeeded, trigger=timerTrigger" in r.getMessage() for r in executed)
+
+    caplog.clear()
+    failing = Recorder(always_fail=True)
+    async with run_host(build_timer(failing), {"TICK": "* * * * * *"}):
+        await eventually(lambda: len(failing.seen) >= 1, timeout=3)
+        await asyncio.sleep(0.1)
+    failed = [r for r in caplog.records if r.getMessage().startswith("Executed 'Functions.tick' (Failed")]
+    assert failed
+    assert all(r.levelno == logging.INFO for r in failed)
+    assert any(r.levelno == logging.ERROR and "raised" in r.getMessage() for r in caplog.records)

@@ -113,6 +113,8 @@ def build_timer(
         try:
             recorder.seen.append(timer.past_due)
             await asyncio.sleep(recorder.sleep)
+            if recorder.always_fail:
+                raise RuntimeError("tick failed")
         finally:
             recorder.leave()
 
