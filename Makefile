@@ -74,6 +74,7 @@ services-run: deps local.settings.json
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
 unit: $(VENV)/.installed

@@ -60,8 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("queue")
     send.add_argument("file", help="file holding the body, or - for standard input")
     send.add_argument("--message-id", help="default: a new UUID")
-    send.add_argument("--property", action="append", default=[], metavar="KEY=VALUE",
-                      help="application property (repeatable); true/false/integers/decimals are typed")
+    send.add_argument(
+        "--property",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="application property (repeatable); true/false/integers/decimals are typed",
+    )
     send.add_argument("--scheduled-in", type=float, metavar="SECONDS", help="deliver no sooner than this")
     send.add_argument("--content-type", default="application/json")
 

@@ -130,9 +130,7 @@ class Host:
 
     async def start(self) -> None:
         """Ensure the queue schema, then start HTTP, queue and timer triggers."""
-        urls = {
-            queue_url(self.environ, f.connection) for f in self.functions if isinstance(f, QueueFunction)
-        }
+        urls = {queue_url(self.environ, f.connection) for f in self.functions if isinstance(f, QueueFunction)}
         app_queue = (self.environ.get(CONNECTION_SETTING) or "").strip()
         if app_queue.startswith(POSTGRES_SCHEMES):
             urls.add(app_queue)
@@ -209,8 +207,10 @@ class Host:
             await self.start()
             print(self.banner(), flush=True)
             await stop.wait()
-            log.info("Shutting down: no new work; waiting up to %gs for running invocations",
-                     self.options.shutdown_grace)
+            log.info(
+                "Shutting down: no new work; waiting up to %gs for running invocations",
+                self.options.shutdown_grace,
+            )
         finally:
             await self.stop()
             for sig in (signal.SIGINT, signal.SIGTERM):

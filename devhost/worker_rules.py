@@ -134,9 +134,7 @@ def _check_parameter(name: str, function: str, annotated: bool, annotation: Any,
     checked_as = (
         "generic" if pytype in (str, bytes) and not _has_implicit_output(binding_type) else binding_type
     )
-    accepted = (
-        _accepts_output(checked_as, pytype) if is_out_param else _accepts_input(checked_as, pytype)
-    )
+    accepted = _accepts_output(checked_as, pytype) if is_out_param else _accepts_input(checked_as, pytype)
     if accepted:
         return
     # For an indexed (v2) function the worker always takes the "dataType" wording: the binding
@@ -146,7 +144,7 @@ def _check_parameter(name: str, function: str, annotated: bool, annotation: Any,
     raise _LoadError(
         function,
         f'{name!r} binding type "{binding_type}" and dataType "{data_type}" in function.json do '
-        f"not match the corresponding function parameter's Python type annotation \"{type_name}\"",
+        f'not match the corresponding function parameter\'s Python type annotation "{type_name}"',
     )
 
 

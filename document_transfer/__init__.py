@@ -15,7 +15,6 @@ from shared.runtime import get_runtime
 bp = func.Blueprint()
 
 
-
 @bp.service_bus_queue_trigger(
     arg_name="message", queue_name="document-transfers", connection="ServiceBusConnection"
 )

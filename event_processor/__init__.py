@@ -20,7 +20,6 @@ bp = func.Blueprint()
 log = logging.getLogger(__name__)
 
 
-
 @bp.service_bus_queue_trigger(
     arg_name="messages", queue_name="portal-events", connection="ServiceBusConnection", cardinality="many"
 )

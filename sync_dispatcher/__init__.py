@@ -24,7 +24,6 @@ bp = func.Blueprint()
 log = logging.getLogger(__name__)
 
 
-
 @bp.service_bus_queue_trigger(
     arg_name="message", queue_name="ats-outbound", connection="ServiceBusConnection", cardinality="one"
 )

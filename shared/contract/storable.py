@@ -203,9 +203,7 @@ _ESCAPE: Final = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 #: Every digit as ``0``, so that digit runs and exponents are found by plain substring search.
 _DIGITS_AS_ZERO: Final = bytes.maketrans(b"123456789", b"000000000")
 _LONG_RUN: Final = b"0" * 300
-_EXPONENT_MARKS: Final = tuple(
-    b"0" + e + sign + b"000" for e in (b"e", b"E") for sign in (b"", b"+", b"-")
-)
+_EXPONENT_MARKS: Final = tuple(b"0" + e + sign + b"000" for e in (b"e", b"E") for sign in (b"", b"+", b"-"))
 _NUMBER_PART: Final = frozenset(b"0123456789.")
 _WORD_PART: Final = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 

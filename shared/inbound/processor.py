@@ -81,7 +81,6 @@ _TRANSIENT = (DependencyUnavailable, psycopg.OperationalError, psycopg.Interface
 PARKED_REASON = "transient failures for 24 hours"
 
 
-
 #: The report's counter of each final result (re-sent and parked ones are counted as they go).
 _REPORT_FIELD: dict[type[Result], str] = {
     Processed: "processed",
@@ -335,9 +334,7 @@ class EventProcessor:
         for sql, params in store.one_by_one(decision.writes):
             await conn.execute(sql, params)
         if not isinstance(decision.outcome, Processed):
-            await conn.execute(
-                store.SETTLE_EVENTS, settle_columns([item], {item.event_id: decision.outcome})
-            )
+            await conn.execute(store.SETTLE_EVENTS, settle_columns([item], {item.event_id: decision.outcome}))
         return decision.outcome
 
     def _decide(self, item: Decoded, state: BatchState) -> Decision:

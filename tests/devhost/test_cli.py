@@ -60,9 +60,19 @@ async def test_send_from_stdin_with_id_properties_and_schedule(settings_file, qu
     _, receiver = queues
     before = datetime.now(UTC)
     done = await devhost(
-        "send", "portal-events", "-", "--settings-file", str(settings_file),
-        "--message-id", "evt-1", "--property", "attempt=2", "--property", "source=cli",
-        "--scheduled-in", "5",  # long enough that a loaded machine cannot make it due already
+        "send",
+        "portal-events",
+        "-",
+        "--settings-file",
+        str(settings_file),
+        "--message-id",
+        "evt-1",
+        "--property",
+        "attempt=2",
+        "--property",
+        "source=cli",
+        "--scheduled-in",
+        "5",  # long enough that a loaded machine cannot make it due already
         stdin=b'{"hello": "world"}',
     )
     assert done.returncode == 0, done.stderr

@@ -25,7 +25,7 @@ def test_the_blob_is_named_by_ids_and_hash_and_quarantine_is_a_prefix():
         ("cv.pdf", "attachment; filename=\"cv.pdf\"; filename*=UTF-8''cv.pdf"),
         (
             "Zoë Ångström CV.pdf",
-            "attachment; filename=\"Zoe Angstrom CV.pdf\"; "
+            'attachment; filename="Zoe Angstrom CV.pdf"; '
             "filename*=UTF-8''Zo%C3%AB%20%C3%85ngstr%C3%B6m%20CV.pdf",
         ),
         (
