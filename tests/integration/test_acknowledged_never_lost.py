@@ -217,6 +217,7 @@ def test_every_acknowledged_delivery_ends_recorded_and_every_valid_one_is_proces
                     for n, i in enumerate(benign)
                 ]
                 statuses, recorded = loop.run_until_complete(_send_and_apply(pipeline, valid, mutated))
+                tally["rounds"] += 1
                 for event_ in valid:
                     expected = "ignored" if event_["type"] == "portal.something_new" else "processed"
                     assert recorded.get(event_["id"]) == expected, (
@@ -240,6 +241,15 @@ def test_every_acknowledged_delivery_ends_recorded_and_every_valid_one_is_proces
             loop.run_until_complete(pipeline.close())
             loop.close()
     # Across the whole run: enough accepted mutations to prove the pipeline and not only the
-    # door, and every poison class exercised.
+    # door, and every poison class exercised. The summary is printed (shown by `make fuzz`, and
+    # by pytest -s): hypothesis' own statistics list only the outer test, not this inner one.
+    classes = ", ".join(
+        f"{key.removeprefix('class:')} {n}" for key, n in sorted(tally.items()) if key.startswith("class:")
+    )
+    print(
+        f"\n{tally['rounds']} rounds, {tally['mutated']} mutated deliveries: {tally['accepted']} accepted"
+        f" ({tally['accepted'] / max(tally['mutated'], 1):.0%}), {tally['refused']} refused with a 4xx;"
+        f" by class: {classes}"
+    )
     assert tally["accepted"] >= 0.3 * tally["mutated"], dict(tally)
     assert {f"class:{name}" for name in POISON} <= set(tally), dict(tally)
