@@ -9,13 +9,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from portal_simulator.server import bind
+from tests.support.local_server import serving
 
 
 @dataclass(frozen=True)
@@ -58,17 +57,6 @@ async def running_receiver() -> AsyncIterator[Receiver]:
         return JSONResponse({"status": status}, status_code=status)
 
     app = Starlette(routes=[Route("/api/portal/{rest:path}", receive, methods=["POST"])])
-    sock = bind("127.0.0.1", 0)
-    receiver.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
-    )
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
+    async with serving(app) as base_url:
+        receiver.base_url = base_url
         yield receiver
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()

@@ -3,20 +3,18 @@ with the status a test sets (200 by default), on an ephemeral port of 127.0.0.1.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from portal_simulator.server import bind
+from tests.support.local_server import serving
 
 
 @dataclass
@@ -54,17 +52,6 @@ async def running_alert_channel() -> AsyncIterator[AlertChannel]:
         return PlainTextResponse("ok", status_code=channel.status)
 
     app = Starlette(routes=[Route("/webhook", receive, methods=["POST"])])
-    sock = bind("127.0.0.1", 0)
-    channel.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
-    )
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
+    async with serving(app) as base_url:
+        channel.base_url = base_url
         yield channel
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
